@@ -1,0 +1,37 @@
+# The two set-up commands are `make demo` and `make test` (see README). Everything they need is
+# installed and started by the targets below, and stopped again when they end.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+
+.PHONY: demo test unit bench venv stack-up stack-down clean
+
+$(STAMP): pyproject.toml
+	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -e ".[dev]"
+	@rm -f $(VENV)/.installed-* && touch $(STAMP)
+
+venv: $(STAMP)
+
+## Run the engine end to end: local Kafka + PostgreSQL, example rules, sample events, actions shown.
+demo: venv
+	stack/with-stack $(VENV)/bin/python -m cepflow.demo
+
+## Run the whole test suite against a real local Kafka and PostgreSQL.
+test: venv
+	CEPFLOW_REQUIRE_STACK=1 stack/with-stack $(VENV)/bin/python -m pytest -q -ra $(PYTEST_ARGS)
+
+## Only the fast tests that need no services.
+unit: venv
+	$(VENV)/bin/python -m pytest -q -m "not integration" $(PYTEST_ARGS)
+
+stack-up:
+	stack/up
+
+stack-down:
+	stack/down
+
+clean:
+	rm -rf .state build *.egg-info

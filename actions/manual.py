@@ -1,0 +1,78 @@
+"""Manual trigger (RULES.md §8): evaluate a rule's `where` on a payload and, when it holds, run its
+actions through the same pipeline as the stream — same lock, same log, same executors.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from cepflow.resources import get_resources
+from dataflow.rules.model import RuleSpec
+from dataflow.runtime import CompiledRule, idempotency_key
+from dataflow.types import ChainInfo, Execution
+from storage.errors import NotFound
+from storage.repositories.rules import RuleRepository
+from storage.uow import unit_of_work
+
+
+def _execution(rule: CompiledRule, payload: dict[str, Any], met: bool, dry_run: bool,
+               explain: list[dict[str, Any]]) -> Execution:
+    group = rule.group_of(payload)
+    event_id = f"manual:{uuid.uuid4()}"
+    key = idempotency_key(rule.id, rule.version, group, None, event_id)
+    status, reason = ("fired", None) if met and not dry_run else (
+        "dry_run", "dry run requested" if met else "condition not met")
+    return Execution(
+        rule_id=rule.id, rule_name=rule.name, rule_version=rule.version, group=group,
+        status=status, reason=reason, at_ms=int(time.time() * 1000), value=None,
+        window_start=None, window_end=None, event=payload, event_id=event_id,
+        idempotency_key=key, chain=ChainInfo(key, 0, (rule.id,)), explain=explain,
+    )
+
+
+def _trigger_in(session: Session, ref: str, payload: dict[str, Any], executed_by: str,
+                dry_run: bool) -> dict[str, Any]:
+    started = time.monotonic()
+    stored = RuleRepository(session).get(ref)
+    if stored is None:
+        raise NotFound("rule", ref)
+    rule = CompiledRule.build(str(stored.id), stored.version, RuleSpec.model_validate(stored.spec))
+    met = rule.where(payload)
+    explain = rule.where.explain(payload)
+    execution = _execution(rule, payload, met, dry_run, explain)
+    resources = get_resources()
+    deadline = time.monotonic() + resources.settings.action_deadline_s
+    rows = resources.pipeline.execute(execution, rule.spec.actions, by=executed_by, deadline=deadline,
+                                      session=session)
+    resources.producer.flush()
+    return {
+        "status": rows[0]["status"],
+        "condition_met": met,
+        "duration_ms": round((time.monotonic() - started) * 1000, 3),
+        "references": rows[0]["references"],
+        "reason": rows[0]["reason"],
+        "error_message": rows[0]["error_message"],
+        "explain": explain,
+    }
+
+
+def manual_trigger(
+    rule: str,
+    payload: dict[str, Any] | None = None,
+    executed_by: str = "cli",
+    session: Session | None = None,
+    dry_run: bool = False,
+) -> dict[str, Any]:
+    """Result `{status, condition_met, duration_ms, references, explain}`; one exec_logs row.
+
+    With a `session`, the row is written in the caller's transaction (the caller commits);
+    without one, a session is opened, committed and closed here.
+    """
+    if session is not None:
+        return _trigger_in(session, rule, payload or {}, executed_by, dry_run)
+    with unit_of_work(get_resources().sessions) as own:
+        return _trigger_in(own, rule, payload or {}, executed_by, dry_run)

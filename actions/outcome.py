@@ -1,0 +1,28 @@
+"""The one result every executor returns, and the retry stage passes on (STYLE.md §1)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+# Summary key by which an executor asks the retry stage to wait at least this many seconds
+# before the next attempt (an HTTP `Retry-After`).
+RETRY_AFTER_KEY = "retry_after_s"
+
+
+@dataclass(frozen=True)
+class ActionOutcome:
+    """What one action did: success, whether a failure is worth retrying, and what to record.
+
+    `status_code` is the HTTP status for webhooks and the original system's code (400/404/500) for
+    `api_script` and `trigger_rule` errors. `summary` goes into the execution log's references.
+    `attempts` and `duration_ms` are those of one attempt until the retry stage sets the totals.
+    """
+
+    ok: bool
+    retryable: bool
+    status_code: int | None = None
+    error: str | None = None
+    summary: dict[str, Any] = field(default_factory=dict)
+    attempts: int = 1
+    duration_ms: float = 0.0

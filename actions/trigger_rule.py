@@ -1,0 +1,58 @@
+"""`trigger_rule`: publish a chain event to the internal topic — never a recursive call.
+
+The target evaluates it like any event it reads (RULES.md §5). Depth and cycle limits are decided
+here, before publishing, by the same `plan_chain` the offline runner uses.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from actions.context import ActionRun
+from actions.outcome import ActionOutcome
+from dataflow.chain import plan_chain
+from dataflow.kafka_out import OutMessage, ReliableProducer
+from dataflow.rule_cache import RuleSet
+from dataflow.rules.model import TriggerRuleAction
+from dataflow.serde import chain_message
+
+
+class TriggerRuleExecutor:
+    """One attempt: look the target up, plan the chain hop, queue the chain event."""
+
+    def __init__(
+        self,
+        rules: Callable[[], RuleSet],
+        producer: Callable[[], ReliableProducer],
+        topic: str,
+        max_depth: int,
+    ) -> None:
+        self._rules = rules
+        self._producer = producer
+        self._topic = topic
+        self._max_depth = max_depth
+
+    def __call__(self, action: TriggerRuleAction, run: ActionRun) -> ActionOutcome:
+        started = time.monotonic()
+        target = self._rules().lookup(action.rule_id)
+        if target is None:
+            return ActionOutcome(ok=False, retryable=False, status_code=404, error="Target rule not found")
+        if not target.active:
+            return ActionOutcome(ok=False, retryable=False, status_code=400, error="Target rule is not active")
+        hop = plan_chain(run.execution.chain, target.id, self._max_depth)
+        summary = {"target_rule_id": target.id, "target_rule": target.name, "event_id": run.action_id}
+        if isinstance(hop, str):
+            return ActionOutcome(ok=True, retryable=False, summary={**summary, "skipped": hop})
+        value = chain_message(
+            event_id=run.action_id,
+            ts_ms=run.execution.at_ms,
+            target_rule_id=target.id,
+            chain=hop,
+            payload=action.payload,
+        )
+        self._producer().send(OutMessage(self._topic, value, key=target.id.encode()))
+        summary["chain"] = {"id": hop.id, "depth": hop.depth, "path": list(hop.path)}
+        return ActionOutcome(
+            ok=True, retryable=False, summary=summary, duration_ms=(time.monotonic() - started) * 1000
+        )

@@ -1,0 +1,5 @@
+"""`python -m cepflow` is the `cepflow` command."""
+
+from cepflow.cli import main
+
+main()

@@ -1,0 +1,63 @@
+"""Deployment settings, read from `CEPFLOW_*` environment variables (or a `.env` file).
+
+Every knob the engine, the CLI and the demo share lives here, so that one place documents it.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """cepflow configuration; each field is `CEPFLOW_<FIELD>` in the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="CEPFLOW_", env_file=".env", extra="ignore")
+
+    kafka_brokers: str = Field("127.0.0.1:19092", description="Comma-separated bootstrap servers.")
+    events_topics: list[str] = Field(["cepflow.events"], description="Topics of input events.")
+    events_partitions: int = Field(4, ge=1, description="Partitions when cepflow creates a topic.")
+    chain_topic: str = Field("cepflow.chain", description="Internal topic of trigger_rule events.")
+    dead_letter_topic: str = Field("cepflow.deadletter", description="Unparsable input messages.")
+    late_topic: str = Field("cepflow.late", description="Events older than the watermark.")
+    action_dead_letter_topic: str = Field(
+        "cepflow.actions.deadletter", description="Actions that failed after their last retry."
+    )
+    database_url: str = Field(
+        "postgresql+psycopg://cepflow:cepflow@127.0.0.1:15432/cepflow",
+        description="SQLAlchemy URL of the rules, script APIs and execution log.",
+    )
+    event_type_field: str = Field("type", description="Event field holding the event type.")
+    max_message_bytes: int = Field(1_000_000, ge=1, description="Larger messages are dead-lettered.")
+    max_json_depth: int = Field(32, ge=1, description="Deeper JSON is dead-lettered.")
+    consumer_batch_size: int = Field(1000, ge=1, description="Max messages per Kafka poll.")
+    rule_refresh_s: float = Field(1.0, gt=0, description="How often workers poll for rule changes.")
+    max_chain_depth: int = Field(5, ge=0, description="Deepest allowed trigger_rule chain.")
+    action_concurrency: int = Field(16, ge=1, description="Actions run in parallel per sink batch.")
+    action_deadline_s: float = Field(
+        30.0, gt=0, description="Longest a sink batch may spend retrying before dead-lettering."
+    )
+    webhook_allow_hosts: list[str] = Field(
+        [], description="Hosts (or host:port) allowed although they resolve to private addresses."
+    )
+    webhook_allow_cidrs: list[str] = Field([], description="Address ranges allowed likewise.")
+    webhook_signing_secret: str | None = Field(
+        None, description="Standard Webhooks secret (whsec_...) to sign requests with."
+    )
+    script_warm_runners: int = Field(1, ge=0, description="Pre-started script runner processes.")
+
+    @property
+    def brokers(self) -> list[str]:
+        return [b.strip() for b in self.kafka_brokers.split(",") if b.strip()]
+
+    @property
+    def input_topics(self) -> list[str]:
+        return [*self.events_topics, self.chain_topic]
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Settings of this process, read once."""
+    return Settings()

@@ -1,0 +1,29 @@
+"""Small helpers every command shares: errors that exit 2, JSON output, database sessions."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, NoReturn
+
+import click
+import orjson
+from sqlalchemy.orm import Session, sessionmaker
+
+from cepflow.settings import get_settings
+
+
+def fail(message: str) -> NoReturn:
+    """A user error: message on stderr, exit status 2."""
+    click.echo(f"error: {message}", err=True)
+    sys.exit(2)
+
+
+def print_json(value: Any) -> None:
+    click.echo(orjson.dumps(value, default=str).decode())
+
+
+def open_sessions() -> sessionmaker[Session]:
+    """A session factory on CEPFLOW_DATABASE_URL."""
+    from storage.db import make_engine, make_session_factory
+
+    return make_session_factory(make_engine(get_settings().database_url))

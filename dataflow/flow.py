@@ -1,0 +1,90 @@
+"""The cepflow dataflow — wiring only. Deploy with `python -m bytewax.run dataflow.flow:flow`.
+
+    Kafka (events topics + chain topic)
+      -> route            parse, dead-letter, watermark, rule index       (dataflow/routing.py)
+      -> groups           stateful detection per (rule, version, group)   (dataflow/group_step.py)
+      -> actions          run actions, write the execution log            (actions/sink.py)
+    dead letters and late events -> their Kafka topics                    (dataflow/kafka_out.py)
+
+Step ids are part of Bytewax's recovery identity (BYTEWAX.md §1.1): renaming one silently drops
+its state, so they are constants here and change only with a documented recovery reset.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import bytewax.operators as op
+from bytewax.connectors.kafka import KafkaError
+from bytewax.connectors.kafka import operators as kop
+from bytewax.dataflow import Dataflow
+
+from actions.sink import ActionSink
+from cepflow.resources import Resources, get_resources
+from cepflow.settings import Settings, get_settings
+from dataflow.group_step import GroupStep
+from dataflow.kafka_out import TopicSink
+from dataflow.routing import Routed, Topics, make_router
+from dataflow.serde import Limits
+
+log = logging.getLogger(__name__)
+
+FLOW_ID = "cepflow"
+
+
+class FatalKafkaError(RuntimeError):
+    """The consumer reported an error it cannot recover from (auth, unknown topic, fatal)."""
+
+
+def _check_kafka_error(step_id: str, error: KafkaError) -> None:
+    """Transient consumer errors are logged; fatal ones stop the engine for its supervisor."""
+    err = error.err
+    log.warning("kafka consumer error on %s: %s", error.msg.topic, err.str())
+    if err.fatal():
+        raise FatalKafkaError(err.str())
+
+
+def _pick(tag: str) -> Callable[[Routed], object | None]:
+    def pick(item: Routed) -> object | None:
+        return item[1] if item[0] == tag else None
+
+    return pick
+
+
+def build_flow(settings: Settings, resources: Callable[[], Resources] = get_resources) -> Dataflow:
+    """The whole engine for these settings; resources are only touched once workers run."""
+    topics = Topics(settings.chain_topic, settings.dead_letter_topic, settings.late_topic)
+    limits = Limits(settings.max_message_bytes, settings.max_json_depth, settings.event_type_field)
+
+    def rules():  # noqa: ANN202 - closures keep the flow picklable-free of live resources
+        return resources().rules.current()
+
+    def clock():  # noqa: ANN202
+        return resources().clock
+
+    flow = Dataflow(FLOW_ID)
+    kafka_in = kop.input(
+        "kafka_in",
+        flow,
+        brokers=settings.brokers,
+        topics=settings.input_topics,
+        batch_size=settings.consumer_batch_size,
+        add_config={"fetch.wait.max.ms": "10"},
+    )
+    op.inspect("kafka_errors", kafka_in.errs, _check_kafka_error)
+    routed = op.flat_map_batch("route", kafka_in.oks, make_router(rules, clock, limits, topics))
+
+    to_kafka = op.filter_map("to_kafka", routed, _pick("out"))
+    op.output("kafka_out", to_kafka, TopicSink(settings.brokers))
+
+    keyed = op.filter_map("to_groups", routed, _pick("key"))
+    detected = op.stateful_batch("groups", keyed, lambda resume: GroupStep(resume, rules, clock))
+    direct = op.filter_map("stateless", routed, _pick("exec"))
+    executions = op.merge("executions", direct, op.key_rm("unkey", detected))
+    by_key = op.key_on("by_idempotency_key", executions, lambda e: e.idempotency_key)
+    op.output("actions", by_key, ActionSink(settings, resources))
+    return flow
+
+
+flow = build_flow(get_settings())

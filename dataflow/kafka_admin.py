@@ -1,0 +1,41 @@
+"""Creating cepflow's topics before the dataflow starts (Bytewax reads partition lists only once)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from cepflow.settings import Settings
+
+
+def topic_plan(settings: Settings) -> dict[str, int]:
+    """Every topic cepflow reads or writes, with the partition count to create it with."""
+    plan = {topic: settings.events_partitions for topic in settings.events_topics}
+    for topic in (
+        settings.chain_topic,
+        settings.dead_letter_topic,
+        settings.late_topic,
+        settings.action_dead_letter_topic,
+    ):
+        plan.setdefault(topic, 1)
+    return plan
+
+
+def ensure_topics(brokers: Sequence[str], topics: Mapping[str, int], timeout_s: float = 30.0) -> list[str]:
+    """Create the topics that do not exist yet; returns the names created."""
+    admin = AdminClient({"bootstrap.servers": ",".join(brokers)})
+    existing = set(admin.list_topics(timeout=timeout_s).topics)
+    missing = [NewTopic(name, num_partitions=n, replication_factor=1) for name, n in topics.items() if name not in existing]
+    if not missing:
+        return []
+    created = []
+    for name, future in admin.create_topics(missing, operation_timeout=timeout_s).items():
+        try:
+            future.result(timeout_s)
+            created.append(name)
+        except KafkaException as exc:
+            if exc.args[0].name() != "TOPIC_ALREADY_EXISTS":
+                raise
+    return created

@@ -1,0 +1,106 @@
+"""Where an event goes: parse it, send it to the rules that can match it, and nowhere else.
+
+`route_batch` runs once per Kafka batch. Each message becomes exactly one of: a dead letter, or
+zero or more routed items — a late event (per rule lateness), a finished `Execution` from a
+stateless rule, or a keyed item for the stateful detection step of one (rule, group).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+import orjson
+from bytewax.connectors.kafka import KafkaSourceMessage
+
+from dataflow.kafka_out import OutMessage
+from dataflow.rule_cache import RuleSet
+from dataflow.runtime import CompiledRule, evaluate_stateless, is_late
+from dataflow.serde import DeadLetter, Limits, parse_chain_message, parse_message
+from dataflow.types import Event, Execution
+from dataflow.watermark import WatermarkClock
+
+
+@dataclass(frozen=True, slots=True)
+class KeyedEvent:
+    """An event for one (rule, group) state, with the router's clock reading for timers."""
+
+    rule_id: str
+    rule_version: int
+    event: Event
+    max_ts_ms: int
+
+
+Routed = (
+    tuple[Literal["out"], OutMessage]
+    | tuple[Literal["exec"], Execution]
+    | tuple[Literal["key"], tuple[str, KeyedEvent]]
+)
+
+
+@dataclass(frozen=True)
+class Topics:
+    chain: str
+    dead_letter: str
+    late: str
+
+
+def state_key(rule: CompiledRule, group_key: str) -> str:
+    """Bytewax key of a (rule, version, group) state: a new rule version starts fresh state."""
+    return f"{rule.id}:{rule.version}:{group_key}"
+
+
+def _late_message(topic: str, rule: CompiledRule, event: Event, watermark: int) -> OutMessage:
+    record = {
+        "rule_id": rule.id,
+        "rule": rule.name,
+        "event_id": event.id,
+        "ts": event.ts_ms,
+        "watermark": watermark,
+        "topic": event.topic,
+        "event": event.body,
+    }
+    return OutMessage(topic, orjson.dumps(record), key=event.id.encode())
+
+
+def route_event(event: Event, rules: RuleSet, clock: WatermarkClock, topics: Topics) -> list[Routed]:
+    """Everything one parsed event leads to."""
+    clock.observe(event.ts_ms)
+    out: list[Routed] = []
+    for rule in rules.index.candidates(event):
+        watermark = clock.watermark(rule.lateness_ms)
+        if is_late(rule, event, watermark):
+            out.append(("out", _late_message(topics.late, rule, event, watermark)))
+        elif rule.stateless:
+            execution = evaluate_stateless(rule, event)
+            if execution is not None:
+                out.append(("exec", execution))
+        elif rule.needs_group(event):
+            key = state_key(rule, rule.group_key(rule.group_of(event.body)))
+            out.append(("key", (key, KeyedEvent(rule.id, rule.version, event, clock.max_ts_ms))))
+    return out
+
+
+def _dead(letter: DeadLetter, topic: str) -> Routed:
+    return ("out", OutMessage(topic, letter.to_json(), headers=(("reason", letter.reason.encode()),)))
+
+
+def make_router(
+    rules: Callable[[], RuleSet], clock: Callable[[], WatermarkClock], limits: Limits, topics: Topics
+) -> Callable[[list[KafkaSourceMessage]], list[Routed]]:
+    """The `flat_map_batch` mapper; resources are looked up per batch (lazily built, hot-reloaded)."""
+
+    def route_batch(batch: list[KafkaSourceMessage]) -> list[Routed]:
+        current, watermark_clock = rules(), clock()
+        out: list[Routed] = []
+        for msg in batch:
+            parse = parse_chain_message if msg.topic == topics.chain else parse_message
+            parsed = parse(msg, limits)
+            if isinstance(parsed, DeadLetter):
+                out.append(_dead(parsed, topics.dead_letter))
+            else:
+                out.extend(route_event(parsed, current, watermark_clock, topics))
+        return out
+
+    return route_batch

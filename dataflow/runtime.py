@@ -1,0 +1,360 @@
+"""Compiled rules and the per-(rule, group) logic — the evaluation code shared by the live engine
+and the offline runner (RULES.md §4, §9).
+
+- `CompiledRule.build(rule_id, version, spec)`: everything evaluation needs, compiled once.
+- `evaluate_stateless(rule, event)`: the fast path of `each` rules without `for` or cooldown.
+- `GroupLogic`: the state of one (rule, group) — detection, `for`, cooldown — driven by
+  `on_event(event, watermark)` and `on_watermark(watermark)`; `snapshot()` / `resume()` for
+  Bytewax recovery; `is_empty()` when it can be discarded; `next_deadline_ms()` for timers.
+
+Conventions:
+
+- `GroupLogic` evaluates `where` itself: every event the rule reads for the group may be given
+  (a `for` rule needs the false verdicts too); for other rules an event failing `where` changes
+  nothing (`needs_group(event)` lets a router skip it). Lateness is decided by the caller
+  (`is_late`); the logic never fires twice for a closed tumbling window whatever it is given.
+- A chain event whose `where` does not hold gives a `dry_run` execution with the explanation
+  (and, for a `for` rule, a false evaluation); otherwise it is evaluated like any event.
+- The time of a fire is the completing event's time or the timer's deadline.
+- Cooldown: a fire at `at < last fire + cooldown` becomes a `skipped` execution with reason
+  `cooldown` (skips do not extend the cooldown).
+- Lineage: a fire caused by an ordinary event gets `ChainInfo(idempotency key, 0, (rule id,))`;
+  one caused by a chain event gets the event's chain extended with the rule (depth as received).
+  For a timer fire the causing event is the one the fire exposes as `event` (the window's latest
+  event, the absence's last event, the sequence's last matched step, the episode's latest event).
+- Idempotency key: `idempotency_key(rule id, version, group, start, triggering event id)`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from dataflow.chain import extend_chain
+from dataflow.conditions import MISSING, CompiledCondition, compile_condition, path_getter
+from dataflow.detect import NO_VALUE, Detector, Fire, ForEpisode, Getter, Predicate, Seen, build_detector
+from dataflow.detect.each import EachDetector
+from dataflow.detect.for_episode import Episode
+from dataflow.rules.model import RuleSpec
+from dataflow.types import ChainInfo, Event, Execution
+
+SNAPSHOT_FORMAT = 1
+"""Version of the `GroupLogic.snapshot()` tuple; bump when its shape changes."""
+
+_JSON_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
+
+
+def idempotency_key(rule_id: str, version: int, group: dict[str, Any], start: int | None, event_id: str) -> str:
+    """Stable hex digest of (rule id, rule version, group, window/sequence start, triggering event id).
+
+    Same inputs, same key — across processes, restarts and replays (no `hash()`, no randomness).
+    """
+    payload = orjson.dumps([rule_id, version, group, start, event_id], option=_JSON_OPTIONS, default=str)
+    return hashlib.blake2b(payload, digest_size=16).hexdigest()
+
+
+def group_key(group: dict[str, Any]) -> str:
+    """Stable text of a group: JSON with sorted keys."""
+    return orjson.dumps(group, option=_JSON_OPTIONS, default=str).decode()
+
+
+def _field_getter(path: str) -> Getter:
+    get = path_getter(path)
+
+    def read(body: dict[str, Any]) -> Any:
+        value = get(body)
+        return NO_VALUE if value is MISSING else value
+
+    return read
+
+
+def _step_predicate(condition: Any) -> Predicate | None:
+    return None if condition is None else compile_condition(condition)
+
+
+@dataclass(frozen=True, eq=False)
+class CompiledRule:
+    """A rule ready to evaluate. Build with `CompiledRule.build`; never mutated."""
+
+    id: str
+    name: str
+    version: int
+    spec: RuleSpec
+    where: CompiledCondition
+    lateness_ms: int
+    cooldown_ms: int | None
+    action_types: tuple[str, ...]
+    stateless: bool
+    kind: str
+    for_ms: int | None
+    group_by: tuple[str, ...]
+    topics: frozenset[str] | None
+    types: frozenset[str] | None
+    chain_only: bool
+    index_equalities: dict[str, frozenset[Any]]
+    """Field values `where` needs, usable to prune candidates (empty for `for` rules: they read
+    events whatever their `where` verdict)."""
+    detector: Detector
+    episode: ForEpisode | None
+    group_getters: tuple[tuple[str, Any], ...]
+
+    @classmethod
+    def build(cls, rule_id: str, version: int, spec: RuleSpec) -> CompiledRule:
+        """Compile a validated spec; `ValueError` for what the engine cannot run."""
+        detect = spec.detect
+        for_ms = getattr(detect, "for_", None) if detect.kind in ("each", "threshold") else None
+        if (
+            detect.kind == "threshold"
+            and detect.window.type == "sliding"
+            and detect.aggregate.fn in ("count", "distinct")
+            and detect.having.op in ("lt", "lte")
+        ):
+            raise ValueError(f"rule {spec.name}: a sliding window cannot test {detect.aggregate.fn} {detect.having.op}")
+        where = compile_condition(spec.where)
+        detector = build_detector(detect, _field_getter, _step_predicate)
+        cooldown = spec.cooldown or None
+        return cls(
+            id=str(rule_id),
+            name=spec.name,
+            version=int(version),
+            spec=spec,
+            where=where,
+            lateness_ms=spec.time.allowed_lateness,
+            cooldown_ms=cooldown,
+            action_types=tuple(action.type for action in spec.actions),
+            stateless=isinstance(detector, EachDetector) and for_ms is None and cooldown is None,
+            kind=detect.kind,
+            for_ms=for_ms,
+            group_by=tuple(spec.group_by),
+            topics=frozenset(spec.match.topic) if spec.match.topic is not None else None,
+            types=frozenset(spec.match.type) if spec.match.type is not None else None,
+            chain_only=spec.match.chain_only,
+            index_equalities={} if for_ms is not None else where.cheap_equalities(),
+            detector=detector,
+            episode=ForEpisode(for_ms) if for_ms is not None else None,
+            group_getters=tuple((path, path_getter(path)) for path in spec.group_by),
+        )
+
+    def reads(self, event: Event) -> bool:
+        """Whether the rule reads `event` by its `match` (chain events: only their target)."""
+        if event.target_rule_id is not None:
+            return event.target_rule_id == self.id
+        if self.chain_only:
+            return False
+        if self.topics is not None and event.topic not in self.topics:
+            return False
+        return self.types is None or event.type in self.types
+
+    def group_of(self, body: dict[str, Any]) -> dict[str, Any]:
+        """The group of an event: each `group_by` field's value, None when missing; `{}` without."""
+        group: dict[str, Any] = {}
+        for path, get in self.group_getters:
+            value = get(body)
+            group[path] = None if value is MISSING else value
+        return group
+
+    def group_key(self, group: dict[str, Any]) -> str:
+        """Stable text of a group (JSON, sorted keys)."""
+        return group_key(group)
+
+    def needs_group(self, event: Event) -> bool:
+        """Whether the group logic must see `event` (a router may skip the others).
+
+        A `for` rule and a chain event's target see every event they read; other rules only the
+        events that pass `where`.
+        """
+        return self.episode is not None or event.chain is not None or self.where(event.body)
+
+
+def is_late(rule: CompiledRule, event: Event, watermark_ms: int) -> bool:
+    """Late: older than the watermark (RULES.md §4). Late events never fire; the caller routes them.
+
+    Chain events are never late: their time is the firing's time, which a timer-driven fire has
+    already left behind the watermark when the event comes back from the chain topic.
+    """
+    return event.chain is None and event.ts_ms < watermark_ms
+
+
+def _lineage(rule: CompiledRule, key: str, chain: ChainInfo | None) -> ChainInfo:
+    return ChainInfo(key, 0, (rule.id,)) if chain is None else extend_chain(chain, rule.id)
+
+
+def _execution(rule: CompiledRule, group: dict[str, Any], fire: Fire, status: str, reason: str | None) -> Execution:
+    seen = fire.event
+    key = idempotency_key(rule.id, rule.version, group, fire.start, fire.key_event_id)
+    return Execution(
+        rule_id=rule.id,
+        rule_name=rule.name,
+        rule_version=rule.version,
+        group=group,
+        status=status,
+        reason=reason,
+        at_ms=fire.at,
+        value=fire.value,
+        window_start=fire.window_start,
+        window_end=fire.window_end,
+        event=seen.body if seen is not None else {},
+        event_id=seen.id if seen is not None else fire.key_event_id,
+        idempotency_key=key,
+        chain=_lineage(rule, key, seen.chain if seen is not None else None),
+        events={name: step.body for name, step in fire.events},
+    )
+
+
+def dry_run(rule: CompiledRule, group: dict[str, Any], event: Event) -> Execution:
+    """A chain event whose target's `where` does not hold: logged as `dry_run`, with the explanation."""
+    key = idempotency_key(rule.id, rule.version, group, None, event.id)
+    return Execution(
+        rule_id=rule.id,
+        rule_name=rule.name,
+        rule_version=rule.version,
+        group=group,
+        status="dry_run",
+        reason="condition not met",
+        at_ms=event.ts_ms,
+        value=None,
+        window_start=None,
+        window_end=None,
+        event=event.body,
+        event_id=event.id,
+        idempotency_key=key,
+        chain=_lineage(rule, key, event.chain),
+        explain=rule.where.explain(event.body),
+    )
+
+
+def _seen(event: Event) -> Seen:
+    return Seen(event.id, event.ts_ms, event.body, event.chain)
+
+
+def _each_fire(seen: Seen) -> Fire:
+    return Fire(at=seen.ts, value=None, start=seen.ts, key_event_id=seen.id, event=seen)
+
+
+def evaluate_stateless(rule: CompiledRule, event: Event) -> Execution | None:
+    """`each` without `for` or cooldown: a fire when `where` holds, a dry run for a failing chain event.
+
+    Gives exactly what `GroupLogic` would for the same rule and event.
+    """
+    if rule.where(event.body):
+        return _execution(rule, rule.group_of(event.body), _each_fire(_seen(event)), "fired", None)
+    if event.chain is not None:
+        return dry_run(rule, rule.group_of(event.body), event)
+    return None
+
+
+GroupSnapshot = tuple[int, dict[str, Any] | None, Any, Episode | None, int | None]
+"""(format, group, detector snapshot, `for` episode, last fire time for cooldown) — immutable and
+picklable; the group's events are kept as `Seen` values inside the detector snapshot."""
+
+
+class GroupLogic:
+    """The state of one (rule, group): detection, the `for` episode and the cooldown.
+
+    Not thread-safe; one instance per Bytewax key. All methods are pure with respect to the
+    outside world: time comes only from events and the given watermark.
+    """
+
+    __slots__ = ("rule", "group", "_state", "_episode", "_last_fire")
+
+    def __init__(self, rule: CompiledRule, group: dict[str, Any] | None = None) -> None:
+        self.rule = rule
+        self.group = group
+        self._state: Any = None
+        self._episode: Episode | None = None
+        self._last_fire: int | None = None
+
+    @classmethod
+    def resume(cls, rule: CompiledRule, snapshot: GroupSnapshot) -> GroupLogic:
+        """Rebuild from `snapshot()` (for the same rule id and version)."""
+        fmt, group, state, episode, last_fire = snapshot
+        if fmt != SNAPSHOT_FORMAT:
+            raise ValueError(f"unknown group snapshot format {fmt!r}")
+        logic = cls(rule, group)
+        logic._state = rule.detector.thaw(state)
+        logic._episode = episode
+        logic._last_fire = last_fire
+        return logic
+
+    def snapshot(self) -> GroupSnapshot:
+        """Small, immutable, picklable; `GroupLogic.resume(rule, snapshot)` continues exactly."""
+        state = self.rule.detector.freeze(self._state)
+        return (SNAPSHOT_FORMAT, self.group, state, self._episode, self._last_fire)
+
+    def is_empty(self) -> bool:
+        """Nothing worth keeping: discarding this logic changes no future output."""
+        return self._state is None and self._episode is None and self._last_fire is None
+
+    def next_deadline_ms(self) -> int | None:
+        """The earliest watermark at which `on_watermark` has work: a timer to fire, or state to
+        drop (a sliding window emptying, a cooldown ending) so that the logic becomes empty."""
+        deadlines = [self.rule.detector.deadline(self._state)]
+        if self.rule.episode is not None:
+            deadlines.append(self.rule.episode.deadline(self._episode))
+        if self._last_fire is not None and self.rule.cooldown_ms:
+            deadlines.append(self._last_fire + self.rule.cooldown_ms)
+        found = [d for d in deadlines if d is not None]
+        return min(found) if found else None
+
+    def on_event(self, event: Event, watermark_ms: int) -> list[Execution]:
+        """Timers due at `watermark_ms` first, then the event (any event the rule reads for the group)."""
+        out = self.on_watermark(watermark_ms)
+        rule = self.rule
+        if self.group is None:
+            self.group = rule.group_of(event.body)
+        passed = rule.where(event.body)
+        if not passed and event.chain is not None:
+            out.append(dry_run(rule, self.group, event))
+        seen = _seen(event)
+        fires: list[Fire] = []
+        if rule.episode is not None:
+            if not passed:
+                evaluations = [Fire(at=seen.ts, value=None, start=None, key_event_id=seen.id, event=seen, holds=False)]
+            elif rule.kind == "each":
+                evaluations = [_each_fire(seen)]
+            else:
+                self._state, evaluations = rule.detector.on_event(self._state, seen, watermark_ms)
+            fires = self._episode_step(evaluations)
+        elif passed:
+            self._state, fires = rule.detector.on_event(self._state, seen, watermark_ms)
+        out.extend(self._emit(fires))
+        return out
+
+    def on_watermark(self, watermark_ms: int) -> list[Execution]:
+        """Fire the timers due at `watermark_ms` and drop what can no longer matter."""
+        rule = self.rule
+        self._state, fires = rule.detector.on_watermark(self._state, watermark_ms)
+        if rule.episode is not None:
+            fires = self._episode_step(fires)
+            self._episode, more = rule.episode.on_watermark(self._episode, watermark_ms)
+            fires.extend(more)
+        out = self._emit(fires) if fires else []
+        if self._last_fire is not None and rule.cooldown_ms and watermark_ms >= self._last_fire + rule.cooldown_ms:
+            self._last_fire = None
+        return out
+
+    def _episode_step(self, evaluations: list[Fire]) -> list[Fire]:
+        episode = self.rule.episode
+        assert episode is not None
+        fires: list[Fire] = []
+        for ev in evaluations:
+            self._episode, more = episode.evaluate(self._episode, ev.holds, ev.at, ev.event, ev.value)
+            fires.extend(more)
+        return fires
+
+    def _emit(self, fires: list[Fire]) -> list[Execution]:
+        rule = self.rule
+        cooldown = rule.cooldown_ms
+        out: list[Execution] = []
+        for fire in fires:
+            group = dict(self.group) if self.group is not None else {}  # never shared with the state
+            if cooldown and self._last_fire is not None and fire.at < self._last_fire + cooldown:
+                out.append(_execution(rule, group, fire, "skipped", "cooldown"))
+                continue
+            if cooldown:
+                self._last_fire = fire.at if self._last_fire is None else max(self._last_fire, fire.at)
+            out.append(_execution(rule, group, fire, "fired", None))
+        return out

@@ -1,0 +1,154 @@
+"""Kafka message -> `Event`, or -> `DeadLetter` with the reason (RULES.md §1).
+
+Nothing a producer sends may stop the engine: every failure here becomes a dead letter that
+keeps the original bytes and the source coordinates, so it can be inspected and re-sent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from bytewax.connectors.kafka import KafkaSourceMessage
+
+from dataflow.eventtime import parse_event_time
+from dataflow.types import ChainInfo, Event
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A message the engine could not read, and why."""
+
+    reason: str
+    value: bytes | None
+    topic: str
+    partition: int | None
+    offset: int | None
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(
+            {
+                "reason": self.reason,
+                "topic": self.topic,
+                "partition": self.partition,
+                "offset": self.offset,
+                "value": (self.value or b"").decode("utf-8", errors="replace"),
+            }
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    max_bytes: int
+    max_depth: int
+    type_field: str
+
+
+def too_deep(value: Any, limit: int) -> bool:
+    """True when containers nest deeper than `limit` (iterative: a hostile document can't recurse us)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item
+        for child in children:
+            if isinstance(child, dict | list):
+                if depth + 1 > limit:
+                    return True
+                stack.append((child, depth + 1))
+    return False
+
+
+def _decode_object(value: bytes | None, limits: Limits) -> dict[str, Any] | str:
+    """The message value as a JSON object, or the reason it is not one."""
+    if value is None:
+        return "empty message"
+    if len(value) > limits.max_bytes:
+        return f"message too large: {len(value)} bytes > {limits.max_bytes}"
+    try:
+        body = orjson.loads(value)
+    except orjson.JSONDecodeError as exc:
+        return f"invalid JSON: {exc}"
+    if not isinstance(body, dict):
+        return f"not a JSON object: got {type(body).__name__}"
+    if too_deep(body, limits.max_depth):
+        return f"JSON nested deeper than {limits.max_depth}"
+    return body
+
+
+def _event_id(body: dict[str, Any], msg: KafkaSourceMessage) -> str:
+    given = body.get("id")
+    if isinstance(given, str | int) and not isinstance(given, bool):
+        return str(given)
+    return f"{msg.topic}/{msg.partition}/{msg.offset}"
+
+
+def _event_time(body: dict[str, Any], msg: KafkaSourceMessage) -> int | None:
+    ts = parse_event_time(body.get("ts"))
+    if ts is None and msg.timestamp and msg.timestamp[1] > 0:
+        return int(msg.timestamp[1])
+    return ts
+
+
+def parse_message(msg: KafkaSourceMessage, limits: Limits) -> Event | DeadLetter:
+    """Read an ordinary input event."""
+    body = _decode_object(msg.value, limits)
+    if isinstance(body, str):
+        return DeadLetter(body, msg.value, msg.topic or "", msg.partition, msg.offset)
+    ts = _event_time(body, msg)
+    if ts is None:
+        reason = "no usable event time: `ts` missing or unparsable and no Kafka timestamp"
+        return DeadLetter(reason, msg.value, msg.topic or "", msg.partition, msg.offset)
+    kind = body.get(limits.type_field)
+    return Event(
+        id=_event_id(body, msg),
+        ts_ms=ts,
+        topic=msg.topic or "",
+        type=kind if isinstance(kind, str) else None,
+        body=body,
+    )
+
+
+def chain_message(
+    *, event_id: str, ts_ms: int, target_rule_id: str, chain: ChainInfo, payload: dict[str, Any]
+) -> bytes:
+    """The value written to the chain topic by a `trigger_rule` action."""
+    return orjson.dumps(
+        {
+            "id": event_id,
+            "ts": ts_ms,
+            "target_rule_id": target_rule_id,
+            "chain": {"id": chain.id, "depth": chain.depth, "path": list(chain.path)},
+            "payload": payload,
+        }
+    )
+
+
+def parse_chain_message(msg: KafkaSourceMessage, limits: Limits) -> Event | DeadLetter:
+    """Read a chain event written by `chain_message`."""
+    envelope = _decode_object(msg.value, limits)
+    if isinstance(envelope, str):
+        return DeadLetter(envelope, msg.value, msg.topic or "", msg.partition, msg.offset)
+    try:
+        chain = envelope["chain"]
+        payload = envelope["payload"]
+        info = ChainInfo(str(chain["id"]), int(chain["depth"]), tuple(map(str, chain["path"])))
+        target = str(envelope["target_rule_id"])
+        ts = int(envelope["ts"])
+        event_id = str(envelope["id"])
+    except (KeyError, TypeError, ValueError) as exc:
+        reason = f"not a chain event: {exc!r}"
+        return DeadLetter(reason, msg.value, msg.topic or "", msg.partition, msg.offset)
+    if not isinstance(payload, dict):
+        reason = "not a chain event: payload is not an object"
+        return DeadLetter(reason, msg.value, msg.topic or "", msg.partition, msg.offset)
+    kind = payload.get(limits.type_field)
+    return Event(
+        id=event_id,
+        ts_ms=ts,
+        topic=msg.topic or "",
+        type=kind if isinstance(kind, str) else None,
+        body=payload,
+        chain=info,
+        target_rule_id=target,
+    )

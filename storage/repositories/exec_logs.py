@@ -1,0 +1,93 @@
+"""The execution log (RULES.md §7): idempotent batch inserts, key lookups, filtered reads."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import inspect, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from storage.errors import InvalidRow
+from storage.models import EXEC_STATUSES, ExecLog
+
+FIELDS = frozenset(inspect(ExecLog).column_attrs.keys())
+REQUIRED = frozenset({"rule_name", "status", "executed_by", "idempotency_key"})
+
+
+class ExecLogRepository:
+    """Writes and reads `exec_logs`; never commits."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def insert(self, rows: Iterable[Mapping[str, Any]]) -> int:
+        """Insert rows (dicts keyed by `ExecLog` attribute); returns how many were new.
+
+        `ON CONFLICT (idempotency_key) DO NOTHING` makes a replay, a retry or a second worker
+        writing the same execution harmless, also for duplicates inside one batch.
+        """
+        batch = [_checked(row) for row in rows]
+        if not batch:
+            return 0
+        stmt = (
+            insert(ExecLog)
+            .on_conflict_do_nothing(index_elements=[ExecLog.idempotency_key])
+            .returning(ExecLog.id)
+        )
+        return len(self.session.execute(stmt, batch).all())
+
+    def exists(self, keys: Iterable[str]) -> set[str]:
+        """The idempotency keys among `keys` that are already logged."""
+        wanted = set(keys)
+        if not wanted:
+            return set()
+        stmt = select(ExecLog.idempotency_key).where(ExecLog.idempotency_key.in_(wanted))
+        return set(self.session.scalars(stmt))
+
+    def query(
+        self,
+        rule_id: uuid.UUID | str | None = None,
+        status: str | None = None,
+        chain_id: str | None = None,
+        since: datetime | None = None,
+        limit: int = 100,
+    ) -> list[ExecLog]:
+        """The newest `limit` rows matching every filter given, newest first.
+
+        `since` must carry a time zone: a naive one would be read in the server's zone.
+        """
+        if since is not None and since.tzinfo is None:
+            raise ValueError("`since` must be timezone-aware, e.g. datetime.now(UTC)")
+        stmt = select(ExecLog)
+        if rule_id is not None:
+            stmt = stmt.where(ExecLog.rule_id == uuid.UUID(str(rule_id)))
+        if status is not None:
+            stmt = stmt.where(ExecLog.status == status)
+        if chain_id is not None:
+            stmt = stmt.where(ExecLog.chain_id == chain_id)
+        if since is not None:
+            stmt = stmt.where(ExecLog.created_at >= since)
+        stmt = stmt.order_by(ExecLog.created_at.desc(), ExecLog.id.desc()).limit(limit)
+        return list(self.session.scalars(stmt))
+
+
+def _checked(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of `row`, refused before the database sees it when it would be lost or rejected.
+
+    An unknown key would be silently dropped by the bulk insert, and a bad row would abort the
+    whole batch's transaction, so both are caught here with the row's key in the message.
+    """
+    unknown = row.keys() - FIELDS
+    missing = REQUIRED - {key for key, value in row.items() if value is not None}
+    where = f"exec log row {row.get('idempotency_key')!r}"
+    if unknown:
+        raise InvalidRow(f"{where} has unknown fields {sorted(unknown)}; use {sorted(FIELDS)}")
+    if missing:
+        raise InvalidRow(f"{where} lacks required fields {sorted(missing)}")
+    if row["status"] not in EXEC_STATUSES:
+        raise InvalidRow(f"{where} has status {row['status']!r}; use one of {list(EXEC_STATUSES)}")
+    return dict(row)

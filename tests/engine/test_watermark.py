@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from dataflow.watermark import MIN_WATERMARK, WatermarkClock
+
+
+class FakeTime:
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def test_before_any_event_nothing_is_late_and_nothing_due() -> None:
+    clock = WatermarkClock(now=None)
+    assert clock.max_ts_ms is None
+    assert clock.watermark(5000) == MIN_WATERMARK
+
+
+def test_offline_is_max_event_time_minus_lateness_and_never_goes_back() -> None:
+    clock = WatermarkClock(now=None)
+    clock.observe(10_000)
+    assert clock.watermark(5000) == 5000
+    assert clock.watermark(0) == 10_000
+    clock.observe(7000)  # older: no effect
+    assert clock.max_ts_ms == 10_000
+    assert clock.watermark(5000) == 5000
+    clock.observe(12_000)
+    assert clock.watermark(5000) == 7000
+    assert not clock.live
+
+
+def test_offline_does_not_advance_with_time() -> None:
+    clock = WatermarkClock(now=None)
+    clock.observe(1000)
+    assert clock.watermark(0) == 1000
+    assert clock.watermark(0) == 1000
+
+
+def test_live_advances_with_wall_clock_on_idle_input() -> None:
+    now = FakeTime()
+    clock = WatermarkClock(now=now)
+    clock.observe(100_000)
+    assert clock.watermark(5000) == 95_000
+    now.t = 2.5
+    assert clock.watermark(5000) == 97_500
+    now.t = 60
+    assert clock.watermark(5000) == 155_000
+    assert clock.live
+
+
+def test_live_never_goes_backwards_when_a_new_max_is_behind_the_advanced_time() -> None:
+    now = FakeTime()
+    clock = WatermarkClock(now=now)
+    clock.observe(100_000)
+    now.t = 10  # progress 110_000
+    clock.observe(105_000)  # a new max, but behind the progress
+    assert clock.max_ts_ms == 105_000
+    assert clock.watermark(0) == 110_000
+    now.t = 11
+    assert clock.watermark(0) == 111_000
+    clock.observe(200_000)  # ahead: re-anchors
+    assert clock.watermark(0) == 200_000
+    now.t = 12
+    assert clock.watermark(0) == 201_000
+
+
+@given(st.lists(st.tuples(st.integers(0, 10**9), st.floats(0, 100)), max_size=40), st.integers(0, 10**6))
+def test_watermark_is_monotonic(steps: list[tuple[int, float]], lateness: int) -> None:
+    now = FakeTime()
+    clock = WatermarkClock(now=now)
+    last = MIN_WATERMARK
+    for ts, dt in steps:
+        now.t += dt
+        clock.observe(ts)
+        wm = clock.watermark(lateness)
+        assert wm >= last
+        assert wm >= (clock.max_ts_ms or 0) - lateness
+        last = wm

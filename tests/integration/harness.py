@@ -1,0 +1,148 @@
+"""Running the real engine against the real local Kafka and PostgreSQL, for integration tests.
+
+Each test gets its own topics and recovery folder, so tests never see each other's events.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import orjson
+from confluent_kafka import Consumer, TopicPartition
+
+from cepflow.settings import Settings
+from dataflow.kafka_admin import ensure_topics, topic_plan
+from dataflow.kafka_out import OutMessage, ReliableProducer
+
+ROOT = Path(__file__).resolve().parents[2]
+T = TypeVar("T")
+
+
+def wait_until(check: Callable[[], T], timeout: float, what: str, interval: float = 0.2) -> T:
+    """Poll `check` until it returns something truthy; fail naming `what` on timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}; last value: {value!r}")
+        time.sleep(interval)
+
+
+@dataclass
+class StackEnv:
+    """Engine environment for one test: unique topics, the test database, loopback allowed."""
+
+    brokers: str
+    database_url: str
+    prefix: str = field(default_factory=lambda: f"t{uuid.uuid4().hex[:10]}")
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def env(self) -> dict[str, str]:
+        return {
+            "CEPFLOW_KAFKA_BROKERS": self.brokers,
+            "CEPFLOW_DATABASE_URL": self.database_url,
+            "CEPFLOW_EVENTS_TOPICS": orjson.dumps([f"{self.prefix}.events"]).decode(),
+            "CEPFLOW_CHAIN_TOPIC": f"{self.prefix}.chain",
+            "CEPFLOW_DEAD_LETTER_TOPIC": f"{self.prefix}.deadletter",
+            "CEPFLOW_LATE_TOPIC": f"{self.prefix}.late",
+            "CEPFLOW_ACTION_DEAD_LETTER_TOPIC": f"{self.prefix}.actions.deadletter",
+            "CEPFLOW_WEBHOOK_ALLOW_HOSTS": '["127.0.0.1"]',
+            "CEPFLOW_RULE_REFRESH_S": "0.3",
+            **self.extra,
+        }
+
+    def settings(self) -> Settings:
+        return Settings(**{k.removeprefix("CEPFLOW_").lower(): orjson.loads(v) if v.startswith("[") else v
+                           for k, v in self.env().items()})
+
+    @property
+    def events_topic(self) -> str:
+        return f"{self.prefix}.events"
+
+    def ensure_topics(self) -> None:
+        settings = self.settings()
+        ensure_topics(settings.brokers, topic_plan(settings))
+
+    def produce(self, values: list[bytes | dict[str, Any]], topic: str | None = None) -> None:
+        producer = ReliableProducer([self.brokers])
+        for value in values:
+            raw = value if isinstance(value, bytes) else orjson.dumps(value)
+            producer.send(OutMessage(topic or self.events_topic, raw))
+        producer.flush()
+
+    def read_topic(self, topic: str, timeout: float = 10.0) -> list[Any]:
+        """Every message currently in `topic` (all partitions), with values and headers."""
+        consumer = Consumer({"bootstrap.servers": self.brokers, "group.id": f"{self.prefix}-reader",
+                             "enable.auto.commit": "false"})
+        try:
+            meta = consumer.list_topics(topic, timeout=timeout).topics[topic]
+            parts = []
+            for p in meta.partitions:
+                low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout)
+                if high > low:
+                    parts.append((p, low, high))
+            consumer.assign([TopicPartition(topic, p, low) for p, low, _ in parts])
+            wanted = sum(high - low for _, low, high in parts)
+            out: list[Any] = []
+            deadline = time.monotonic() + timeout
+            while len(out) < wanted and time.monotonic() < deadline:
+                msg = consumer.poll(0.5)
+                if msg is not None and msg.error() is None:
+                    out.append(msg)
+            return out
+        finally:
+            consumer.close()
+
+
+class EngineProcess:
+    """`python -m bytewax.run dataflow.flow:flow` with recovery, as deployed."""
+
+    def __init__(self, stack: StackEnv, workdir: Path, snapshot_s: int = 1) -> None:
+        self.stack = stack
+        self.recovery = workdir / "recovery"
+        self.log_path = workdir / "engine.log"
+        self.snapshot_s = snapshot_s
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, extra_args: list[str] | None = None) -> EngineProcess:
+        if not self.recovery.exists():
+            self.recovery.mkdir(parents=True)
+            subprocess.run([sys.executable, "-m", "bytewax.recovery", str(self.recovery), "1"], check=True)
+        args = [sys.executable, "-m", "bytewax.run", "dataflow.flow:flow", "-r", str(self.recovery),
+                "-s", str(self.snapshot_s), "-b", str(self.snapshot_s * 5), *(extra_args or [])]
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(args, cwd=ROOT, env={**os.environ, **self.stack.env()},
+                                     stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        return self
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def kill(self) -> None:
+        """SIGKILL: a crash, no clean shutdown."""
+        if self.proc is not None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.alive():
+            assert self.proc is not None
+            os.killpg(self.proc.pid, signal.SIGINT)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

@@ -1,0 +1,153 @@
+"""docker-compose.yml is valid and agrees with the scripted stack (stack/).
+
+Validation, first that works: `docker compose config -q`, `docker-compose config -q` (Debian's
+docker-compose package works offline), else the compose-spec JSON Schema vendored in
+stack/compose-spec.json with the jsonschema package. Skipped only when none is available.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE = ROOT / "docker-compose.yml"
+POM = ROOT / "stack" / "kafka" / "pom.xml"
+SCHEMA = ROOT / "stack" / "compose-spec.json"
+MVN_NS = {"m": "http://maven.apache.org/POM/4.0.0"}
+
+
+def _compose() -> dict:
+    return yaml.safe_load(COMPOSE.read_text(encoding="utf-8"))
+
+
+def _pinned_kafka_version() -> str:
+    props = ET.parse(POM).getroot().find("m:properties", MVN_NS)
+    assert props is not None, "stack/kafka/pom.xml has no <properties>"
+    version = props.findtext("m:kafka.version", namespaces=MVN_NS)
+    assert version and re.fullmatch(r"\d+\.\d+\.\d+", version.strip()), version
+    return version.strip()
+
+
+def _run(cmd: list[str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
+
+
+def _compose_cli() -> list[str] | None:
+    """The compose command line that works here, or None."""
+    if shutil.which("docker"):
+        try:
+            if _run(["docker", "compose", "version"]).returncode == 0:
+                return ["docker", "compose"]
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+    if shutil.which("docker-compose"):
+        try:
+            if _run(["docker-compose", "version"]).returncode == 0:
+                return ["docker-compose"]
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+    return None
+
+
+def _schema_errors(doc: dict) -> list[str]:
+    jsonschema = pytest.importorskip("jsonschema")
+    schema = json.loads(SCHEMA.read_text(encoding="utf-8"))
+    # The vendored schema names draft 2019-09 in a form jsonschema does not look up; say it.
+    validator = jsonschema.Draft201909Validator(schema)
+    return [
+        f"{'/'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}"
+        for e in validator.iter_errors(doc)
+    ]
+
+
+def test_compose_file_is_valid():
+    cli = _compose_cli()
+    if cli is not None:
+        res = _run([*cli, "-f", str(COMPOSE), "--project-directory", str(ROOT), "config", "-q"])
+        assert res.returncode == 0, f"{' '.join(cli)} config -q failed:\n{res.stdout}\n{res.stderr}"
+        return
+    try:
+        import jsonschema  # noqa: F401
+    except ImportError:
+        pytest.skip("no compose validator: no `docker compose`, no `docker-compose`, no jsonschema")
+    errors = _schema_errors(_compose())
+    assert not errors, "docker-compose.yml does not match stack/compose-spec.json:\n" + "\n".join(errors)
+
+
+def test_compose_file_matches_vendored_schema():
+    # Always checked (also where a compose CLI exists) so the fallback stays meaningful.
+    errors = _schema_errors(_compose())
+    assert not errors, "\n".join(errors)
+
+
+def test_vendored_schema_rejects_a_misspelt_key():
+    doc = _compose()
+    doc["services"]["kafka"]["healthchek"] = doc["services"]["kafka"].pop("healthcheck")
+    assert any("healthchek" in e for e in _schema_errors(doc))
+
+
+def test_kafka_image_version_equals_pom_pin():
+    image = _compose()["services"]["kafka"]["image"]
+    name, _, tag = image.partition(":")
+    assert name == "apache/kafka", image
+    assert tag == _pinned_kafka_version(), (
+        f"docker-compose.yml runs {image} but stack/kafka/pom.xml pins {_pinned_kafka_version()}"
+    )
+
+
+def test_services_and_wiring():
+    doc = _compose()
+    services = doc["services"]
+    assert {"kafka", "postgres", "migrate", "engine"} <= set(services)
+
+    for name in ("migrate", "engine"):
+        env = services[name]["environment"]
+        assert env["CEPFLOW_KAFKA_BROKERS"] == "kafka:9092"
+        assert env["CEPFLOW_DATABASE_URL"] == (
+            "postgresql+psycopg://cepflow:cepflow@postgres:5432/cepflow"
+        )
+    assert services["migrate"]["command"] == ["cepflow", "db", "upgrade"]
+
+    deps = services["engine"]["depends_on"]
+    assert deps["kafka"]["condition"] == "service_healthy"
+    assert deps["postgres"]["condition"] == "service_healthy"
+    assert deps["migrate"]["condition"] == "service_completed_successfully"
+    assert services["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert "healthcheck" in services["kafka"] and "healthcheck" in services["postgres"]
+
+    pg_env = services["postgres"]["environment"]
+    assert (pg_env["POSTGRES_USER"], pg_env["POSTGRES_PASSWORD"], pg_env["POSTGRES_DB"]) == (
+        "cepflow", "cepflow", "cepflow",
+    )
+    # The same host ports as the scripted stack.
+    assert "127.0.0.1:19092:29092" in services["kafka"]["ports"]
+    assert "127.0.0.1:15432:5432" in services["postgres"]["ports"]
+
+
+def test_engine_entrypoint_runs_the_dataflow_with_recovery():
+    text = (ROOT / "stack" / "docker" / "engine-entrypoint.sh").read_text(encoding="utf-8")
+    assert "python -m bytewax.recovery" in text
+    assert "python -m bytewax.run dataflow.flow:flow -r \"$RECOVERY_DIR\" -s 5 -b 30" in text
+    dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    assert dockerfile.startswith("#") and "FROM python:3.11-slim" in dockerfile
+    assert "pip install ." in dockerfile
+
+
+@pytest.mark.parametrize(
+    "script", ["up", "down", "with-stack", "kafka.sh", "postgres.sh", "lib.sh", "docker/engine-entrypoint.sh"]
+)
+def test_stack_scripts_parse(script):
+    path = ROOT / "stack" / script
+    shell = "sh" if script.endswith("entrypoint.sh") else "bash"
+    res = _run([shell, "-n", str(path)])
+    assert res.returncode == 0, res.stderr
+    if script != "lib.sh":
+        assert path.stat().st_mode & 0o111, f"stack/{script} is not executable"

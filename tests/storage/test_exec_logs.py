@@ -1,0 +1,112 @@
+"""ExecLogRepository against PostgreSQL: idempotent inserts, key lookups, filtered queries."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from storage.errors import InvalidRow
+from storage.models import ExecLog
+from storage.repositories import ExecLogRepository
+
+pytestmark = pytest.mark.integration
+
+RULE_A = uuid.uuid4()
+RULE_B = uuid.uuid4()
+
+
+def row(key: str, **extra: Any) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "rule_id": RULE_A,
+        "rule_name": "rule-a",
+        "rule_version": 1,
+        "status": "success",
+        "duration_ms": 12.5,
+        "references": {"action": "webhook", "response": {"status": 200}},
+        "executed_by": "stream",
+        "idempotency_key": key,
+        "group_key": {"host": "web-1"},
+    }
+    values.update(extra)
+    return values
+
+
+@pytest.fixture
+def logs(session: Session) -> ExecLogRepository:
+    return ExecLogRepository(session)
+
+
+def test_insert_is_idempotent_on_the_key(logs: ExecLogRepository) -> None:
+    assert logs.insert([row("k1"), row("k2")]) == 2
+    assert logs.insert([row("k1")]) == 0
+    assert logs.insert([row("k2"), row("k3"), row("k3")]) == 1
+    assert logs.insert([]) == 0
+    assert logs.exists(["k1", "k3", "k9"]) == {"k1", "k3"}
+    assert logs.exists([]) == set()
+
+
+def test_insert_fills_defaults_and_accepts_rows_of_different_shapes(
+    logs: ExecLogRepository,
+) -> None:
+    minimal = {
+        "rule_name": "manual",
+        "status": "dry_run",
+        "executed_by": "cli",
+        "idempotency_key": "m1",
+    }
+    assert logs.insert([minimal, row("full", reason=None, chain_id="c1")]) == 2
+    stored = {log.idempotency_key: log for log in logs.query()}
+    manual = stored["m1"]
+    assert manual.references == {} and manual.group_key == {} and manual.duration_ms == 0
+    assert manual.rule_id is None and manual.created_at.tzinfo is not None
+    assert stored["full"].references["response"] == {"status": 200}
+
+
+def test_insert_refuses_rows_it_would_lose_or_the_database_would_reject(
+    logs: ExecLogRepository,
+) -> None:
+    with pytest.raises(InvalidRow, match=r"'bad' has status 'fired'"):
+        logs.insert([row("ok"), row("bad", status="fired")])
+    with pytest.raises(InvalidRow, match=r"unknown fields \['group'\]"):
+        logs.insert([row("typo", group={"host": "web-1"})])
+    with pytest.raises(InvalidRow, match=r"lacks required fields \['executed_by'\]"):
+        logs.insert([row("anonymous", executed_by=None)])
+    assert logs.exists(["ok"]) == set()
+
+
+def test_the_database_also_refuses_an_unknown_status(session: Session) -> None:
+    with pytest.raises(IntegrityError, match="ck_exec_logs_status"):
+        session.add(ExecLog(rule_name="r", status="fired", executed_by="s", idempotency_key="x"))
+        session.flush()
+
+
+def test_query_filters_and_orders_newest_first(logs: ExecLogRepository) -> None:
+    now = datetime.now(UTC)
+    logs.insert(
+        [
+            row("old", created_at=now - timedelta(hours=2)),
+            row("fail", status="fail", error_message="boom", created_at=now - timedelta(minutes=5)),
+            row("chain-1", rule_id=RULE_B, chain_id="c1", created_at=now - timedelta(minutes=2)),
+            row("chain-2", rule_id=RULE_B, chain_id="c1", created_at=now - timedelta(minutes=1)),
+            row("skip", status="skipped", reason="cooldown", created_at=now),
+        ]
+    )
+
+    def keys(**filters: Any) -> list[str]:
+        return [log.idempotency_key for log in logs.query(**filters)]
+
+    assert keys() == ["skip", "chain-2", "chain-1", "fail", "old"]
+    assert keys(rule_id=RULE_A) == ["skip", "fail", "old"]
+    assert keys(rule_id=str(RULE_B)) == ["chain-2", "chain-1"]
+    assert keys(status="fail") == ["fail"]
+    assert keys(chain_id="c1") == ["chain-2", "chain-1"]
+    assert keys(since=now - timedelta(minutes=10)) == ["skip", "chain-2", "chain-1", "fail"]
+    assert keys(rule_id=RULE_A, status="skipped", since=now) == ["skip"]
+    assert keys(limit=2) == ["skip", "chain-2"]
+    with pytest.raises(ValueError, match="timezone-aware"):
+        logs.query(since=now.replace(tzinfo=None))
