@@ -7,15 +7,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from actions.context import ActionRun, template_context
 from actions.outcome import ActionOutcome
-from actions.script_runner import ScriptLimits, ScriptRunner
 from dataflow.rules.model import ApiScriptAction
 from storage.repositories.script_apis import ScriptApiRepository
+
+if TYPE_CHECKING:
+    from actions.script_runner import ScriptRunner
 
 
 def script_references(api: Any, result: Any) -> dict[str, Any]:
@@ -44,6 +46,8 @@ class ApiScriptExecutor:
             if api.type != "script":
                 return ActionOutcome(ok=False, retryable=False, status_code=400, error="API is not a script type")
             source, timeout_ms, memory_mb = api.source, api.timeout_ms, api.memory_mb
+        from actions.script_runner import ScriptLimits  # the runner starts processes: load on use
+
         limits = ScriptLimits(timeout_s=timeout_ms / 1000, memory_mb=memory_mb)
         context = template_context(run.execution)
         result = self._runner().run(source, action.params, action.input, context, limits)

@@ -158,18 +158,31 @@ class ActionPipeline:
         self._pool = ThreadPoolExecutor(config.concurrency, thread_name_prefix="cepflow-action")
 
     def run_batch(self, executions: list[Execution]) -> list[dict[str, Any]]:
-        """Execute what the log has not seen yet, concurrently; returns the rows written."""
+        """Execute what the log has not seen yet; returns the rows written.
+
+        Executions of one (rule, group) run one after another, in order — the engine never races
+        itself for the advisory lock, so `locked` only ever means another caller (a manual
+        trigger) held it. Different groups run concurrently.
+        """
         with self._sessions() as session:
             seen = ExecLogRepository(session).exists([e.idempotency_key for e in executions])
-        fresh = {e.idempotency_key: e for e in executions if e.idempotency_key not in seen}
+        by_group: dict[str, list[Execution]] = {}
+        for execution in executions:
+            if execution.idempotency_key not in seen:
+                seen.add(execution.idempotency_key)
+                by_group.setdefault(lock_key(execution), []).append(execution)
         deadline = time.monotonic() + self._config.deadline_s
         rules = self._rules()
 
-        def one(execution: Execution) -> list[dict[str, Any]]:
-            return self.execute(execution, rule_actions(rules, execution), by=executed_by(execution, rules),
-                                deadline=deadline)
+        def run_group(group: list[Execution]) -> list[dict[str, Any]]:
+            return [
+                row
+                for execution in group
+                for row in self.execute(execution, rule_actions(rules, execution),
+                                        by=executed_by(execution, rules), deadline=deadline)
+            ]
 
-        rows = list(self._pool.map(one, fresh.values()))
+        rows = list(self._pool.map(run_group, by_group.values()))
         self._producer().flush()
         return [row for group in rows for row in group]
 

@@ -36,7 +36,7 @@ class _ActionPartition(StatefulSinkPartition[Execution, None]):
 
 
 class ActionSink(FixedPartitionedSink[Execution, None]):
-    """Executions keyed by idempotency key, spread over a fixed set of partitions."""
+    """Executions keyed by (rule, group), spread over a fixed set of partitions."""
 
     def __init__(self, settings: Settings, resources: Callable[[], Resources]) -> None:
         self._resources = resources

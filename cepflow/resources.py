@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import threading
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from actions.api_script import ApiScriptExecutor
 from actions.pipeline import ActionPipeline, PipelineConfig
 from actions.registry import ActionRegistry, webhook_with_retry
-from actions.script_runner import ScriptRunner
 from actions.ssrf import TargetGuard
 from actions.trigger_rule import TriggerRuleExecutor
 from actions.webhook import WebhookExecutor
@@ -23,6 +23,9 @@ from dataflow.kafka_out import ReliableProducer
 from dataflow.rule_cache import RuleCache
 from dataflow.watermark import WatermarkClock
 from storage.db import make_engine, make_session_factory
+
+if TYPE_CHECKING:
+    from actions.script_runner import ScriptRunner
 
 
 class Resources:
@@ -50,6 +53,8 @@ class Resources:
 
     @cached_property
     def script_runner(self) -> ScriptRunner:
+        from actions.script_runner import ScriptRunner  # pre-starts processes: only when used
+
         return ScriptRunner(warm=self.settings.script_warm_runners)
 
     @cached_property

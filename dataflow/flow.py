@@ -20,6 +20,7 @@ from bytewax.connectors.kafka import KafkaError
 from bytewax.connectors.kafka import operators as kop
 from bytewax.dataflow import Dataflow
 
+from actions.pipeline import lock_key
 from actions.sink import ActionSink
 from cepflow.resources import Resources, get_resources
 from cepflow.settings import Settings, get_settings
@@ -82,8 +83,8 @@ def build_flow(settings: Settings, resources: Callable[[], Resources] = get_reso
     detected = op.stateful_batch("groups", keyed, lambda resume: GroupStep(resume, rules, clock))
     direct = op.filter_map("stateless", routed, _pick("exec"))
     executions = op.merge("executions", direct, op.key_rm("unkey", detected))
-    by_key = op.key_on("by_idempotency_key", executions, lambda e: e.idempotency_key)
-    op.output("actions", by_key, ActionSink(settings, resources))
+    by_group = op.key_on("by_rule_group", executions, lock_key)  # one (rule, group): one partition
+    op.output("actions", by_group, ActionSink(settings, resources))
     return flow
 
 
