@@ -17,7 +17,7 @@ import orjson
 from cepflow.cli_apis import apis
 from cepflow.cli_rules import rules
 from cepflow.settings import get_settings
-from cepflow.userio import fail, open_sessions, print_json
+from cepflow.userio import fail, open_sessions, parse_since, print_json
 
 
 @click.group()
@@ -121,9 +121,11 @@ def produce(file: Path, topic: str | None, key_field: str | None) -> None:
 @click.option("--rule", default=None, help="Rule name or id.")
 @click.option("--status", type=click.Choice(["success", "fail", "dry_run", "skipped"]), default=None)
 @click.option("--chain", "chain_id", default=None, help="Follow one chain from first event to last action.")
+@click.option("--since", default=None, help="ISO-8601 time, or a duration back from now (10m, 2h).")
 @click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per row.")
-def logs(rule: str | None, status: str | None, chain_id: str | None, limit: int, as_json: bool) -> None:
+def logs(rule: str | None, status: str | None, chain_id: str | None, since: str | None, limit: int,
+         as_json: bool) -> None:
     """Show the execution log, newest first (oldest first with --chain)."""
     from storage.repositories.exec_logs import ExecLogRepository
     from storage.repositories.rules import RuleRepository
@@ -135,7 +137,8 @@ def logs(rule: str | None, status: str | None, chain_id: str | None, limit: int,
             if found is None:
                 fail(f"--rule: no rule named or with id {rule!r}")
             rule_id = found.id
-        rows = ExecLogRepository(session).query(rule_id=rule_id, status=status, chain_id=chain_id, limit=limit)
+        rows = ExecLogRepository(session).query(rule_id=rule_id, status=status, chain_id=chain_id,
+                                                since=parse_since(since) if since else None, limit=limit)
     if chain_id is not None:
         rows = sorted(rows, key=lambda r: (r.created_at, r.id))
     for row in rows:

@@ -52,7 +52,28 @@ def _wait(receiver: Receiver, count: int, timeout: float) -> None:
         time.sleep(0.2)
 
 
+def _show_dead_letters(env: dict[str, str]) -> None:
+    from confluent_kafka import Consumer, TopicPartition
+
+    topic = env["CEPFLOW_DEAD_LETTER_TOPIC"]
+    consumer = Consumer({"bootstrap.servers": env.get("CEPFLOW_KAFKA_BROKERS", "127.0.0.1:19092"),
+                         "group.id": "cepflow-demo", "enable.auto.commit": "false"})
+    try:
+        low, high = consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)  # 1 partition
+        consumer.assign([TopicPartition(topic, 0, low)])
+        print(f"\n== dead letters in {topic} ==")
+        for _ in range(high - low):
+            msg = consumer.poll(5)
+            if msg is not None and msg.error() is None:
+                letter = orjson.loads(msg.value())
+                print(f"{letter['topic']}[{letter['partition']}]@{letter['offset']}: {letter['reason']}"
+                      f" — {letter['value'][:60]!r}")
+    finally:
+        consumer.close()
+
+
 def main() -> int:
+    started = time.time()
     run = time.strftime("%Y%m%d%H%M%S") + "-" + uuid.uuid4().hex[:4]
     env = _env(run)
     workdir = Path(tempfile.mkdtemp(prefix="cepflow-demo-"))
@@ -76,7 +97,8 @@ def main() -> int:
                 print(f"{request.method} {request.path} webhook-id={request.headers.get('webhook-id', '')[:16]}… "
                       f"{request.body.decode()}")
             print("\n== execution log ==", flush=True)
-            _cepflow(env, "logs", "--limit", "10")
+            _cepflow(env, "logs", "--since", f"{int(time.time() - started) + 5}s")
+            _show_dead_letters(env)
         finally:
             os.killpg(engine.pid, signal.SIGINT)
             try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from datetime import UTC, datetime, timedelta
 from typing import Any, NoReturn
 
 import click
@@ -27,3 +28,20 @@ def open_sessions() -> sessionmaker[Session]:
     from storage.db import make_engine, make_session_factory
 
     return make_session_factory(make_engine(get_settings().database_url))
+
+
+def parse_since(value: str) -> datetime:
+    """`--since`: an ISO-8601 time with offset, or a duration back from now (`10m`, `2h`, `1d`)."""
+    from dataflow.rules.duration import parse_duration
+
+    try:
+        return datetime.now(UTC) - timedelta(milliseconds=parse_duration(value))
+    except ValueError:
+        pass
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        fail(f"--since: expected an ISO-8601 time or a duration like 10m (got {value!r})")
+    if parsed.tzinfo is None:
+        fail(f"--since: the time needs an offset, e.g. {value}+00:00")
+    return parsed
