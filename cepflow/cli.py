@@ -16,13 +16,17 @@ import orjson
 
 from cepflow.cli_apis import apis
 from cepflow.cli_rules import rules
-from cepflow.settings import get_settings
+from cepflow.settings import ConfigError, get_settings
 from cepflow.userio import fail, open_sessions, parse_since, print_json
 
 
 @click.group()
 def main() -> None:
     """cepflow — complex-event processing on Kafka: rules in, actions out."""
+    try:
+        get_settings()
+    except ConfigError as exc:
+        fail(str(exc))
 
 
 main.add_command(rules)

@@ -6,9 +6,27 @@ Every knob the engine, the CLI and the demo share lives here, so that one place 
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Annotated, Any
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+import orjson
+from pydantic import BeforeValidator, Field, ValidationError
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+def _list_of_text(value: Any) -> Any:
+    """A list from the environment: JSON (`["a","b"]`) or comma-separated (`a,b`)."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if text.startswith("["):
+        try:
+            return orjson.loads(text)
+        except orjson.JSONDecodeError as exc:
+            raise ValueError(f"expected a JSON list or comma-separated names ({exc})") from None
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+TextList = Annotated[list[str], NoDecode, BeforeValidator(_list_of_text)]
 
 
 class Settings(BaseSettings):
@@ -17,7 +35,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CEPFLOW_", env_file=".env", extra="ignore")
 
     kafka_brokers: str = Field("127.0.0.1:19092", description="Comma-separated bootstrap servers.")
-    events_topics: list[str] = Field(["cepflow.events"], description="Topics of input events.")
+    events_topics: TextList = Field(["cepflow.events"], description="Topics of input events.")
     events_partitions: int = Field(4, ge=1, description="Partitions when cepflow creates a topic.")
     chain_topic: str = Field("cepflow.chain", description="Internal topic of trigger_rule events.")
     dead_letter_topic: str = Field("cepflow.deadletter", description="Unparsable input messages.")
@@ -39,10 +57,10 @@ class Settings(BaseSettings):
     action_deadline_s: float = Field(
         30.0, gt=0, description="Longest a sink batch may spend retrying before dead-lettering."
     )
-    webhook_allow_hosts: list[str] = Field(
+    webhook_allow_hosts: TextList = Field(
         [], description="Hosts (or host:port) allowed although they resolve to private addresses."
     )
-    webhook_allow_cidrs: list[str] = Field([], description="Address ranges allowed likewise.")
+    webhook_allow_cidrs: TextList = Field([], description="Address ranges allowed likewise.")
     webhook_signing_secret: str | None = Field(
         None, description="Standard Webhooks secret (whsec_...) to sign requests with."
     )
@@ -57,7 +75,23 @@ class Settings(BaseSettings):
         return [*self.events_topics, self.chain_topic]
 
 
+class ConfigError(ValueError):
+    """The environment holds an invalid `CEPFLOW_*` value; the message names each variable."""
+
+
+def describe_errors(exc: ValidationError) -> str:
+    """One line per bad variable: `CEPFLOW_EVENTS_PARTITIONS: Input should be ... (got 'abc')`."""
+    lines = []
+    for error in exc.errors():
+        name = "CEPFLOW_" + str(error["loc"][0]).upper() if error["loc"] else "CEPFLOW_*"
+        lines.append(f"{name}: {error['msg']} (got {error.get('input')!r})")
+    return "invalid configuration:\n  " + "\n  ".join(lines)
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """Settings of this process, read once."""
-    return Settings()
+    """Settings of this process, read once; `ConfigError` names every bad variable."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise ConfigError(describe_errors(exc)) from None
