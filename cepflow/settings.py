@@ -64,6 +64,7 @@ class Settings(BaseSettings):
     webhook_signing_secret: str | None = Field(
         None, description="Standard Webhooks secret (whsec_...) to sign requests with."
     )
+    log_level: str = Field("INFO", description="Engine log level (DEBUG, INFO, WARNING, ...).")
     script_warm_runners: int = Field(1, ge=0, description="Pre-started script runner processes.")
 
     @property

@@ -88,4 +88,10 @@ def build_flow(settings: Settings, resources: Callable[[], Resources] = get_reso
     return flow
 
 
+def _configure_logging(settings: Settings) -> None:
+    """Readable engine logs on stderr; a no-op when the host (pytest, an app) configured logging."""
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+_configure_logging(get_settings())
 flow = build_flow(get_settings())

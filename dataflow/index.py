@@ -1,18 +1,20 @@
 """The rule index: which rules can read an event, found with dict lookups (RULES.md §2, `match`).
 
-Each rule is filed under one key, the most selective it has: its event types, else its topics,
-else one field of its `where` that must equal one of a few values (`cheap_equalities`), else the
-short list of rules scanned for every event. For an event the index looks up its type, its topic
-and its value of each indexed field — a cost that depends on the number of distinct indexed
-fields, not on the number of rules — and then checks only those candidates in full (`match`
-topic and type, every cheap equality). Chain events go to their target alone, whatever its
-`match`; `chain_only` rules read nothing else.
+Two levels. First, a rule is filed under its event types, else its topics, else "any". Then,
+inside that bucket, under the values its `where` requires of its equality fields
+(`cheap_equalities`): a rule needing `host == web-1` and `type in [cpu, mem]` is filed under the
+keys `(web-1, cpu)` and `(web-1, mem)` of the field tuple `(host, type)`. For an event the index
+looks up its type, its topic and "any", and in each bucket computes one key per distinct field
+tuple — a cost that depends on how many kinds of rules there are, not on how many rules. The few
+candidates are then checked in full (`match` topic and type, every cheap equality). Chain events
+go to their target alone, whatever its `match`; `chain_only` rules read nothing else.
 
 `where` itself is not evaluated here: the index only rules out rules that cannot match.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable
 from typing import Any
 
@@ -34,6 +36,55 @@ def _can_hold(rule: CompiledRule, body: dict[str, Any], getters: dict[str, Any])
     return True
 
 
+MAX_KEYS_PER_RULE = 64
+"""A rule whose equality fields allow more value combinations is filed under fewer fields."""
+
+
+def _index_fields(equalities: dict[str, frozenset[Any]]) -> tuple[str, ...]:
+    """The equality fields a rule is filed under: all of them, unless that makes too many keys."""
+    fields = sorted(equalities, key=lambda f: (len(equalities[f]), f))
+    keys = 1
+    chosen: list[str] = []
+    for field in fields:
+        keys *= len(equalities[field])
+        if keys > MAX_KEYS_PER_RULE:
+            break
+        chosen.append(field)
+    return tuple(sorted(chosen))
+
+
+class _Bucket:
+    """Rules sharing a first-level key, filed by the values of their equality fields."""
+
+    def __init__(self) -> None:
+        self.scan: list[CompiledRule] = []
+        self.tables: dict[tuple[str, ...], dict[tuple[Any, ...], list[CompiledRule]]] = {}
+        self.lookups: list[tuple[tuple[Any, ...], dict[tuple[Any, ...], list[CompiledRule]]]] = []
+
+    def add(self, rule: CompiledRule) -> None:
+        fields = _index_fields(rule.index_equalities)
+        if not fields:
+            self.scan.append(rule)
+            return
+        table = self.tables.setdefault(fields, {})
+        for values in itertools.product(*(sorted(rule.index_equalities[f], key=repr) for f in fields)):
+            table.setdefault(values, []).append(rule)
+
+    def freeze(self, getters: dict[str, Any]) -> None:
+        self.lookups = [(tuple(getters[f] for f in fields), table) for fields, table in self.tables.items()]
+
+    def collect(self, body: dict[str, Any], found: list[CompiledRule]) -> None:
+        found.extend(self.scan)
+        for gets, table in self.lookups:
+            key = tuple(get(body) for get in gets)
+            try:
+                hit = table.get(key)
+            except TypeError:  # unhashable: lists and objects are never indexed values
+                continue
+            if hit:
+                found.extend(hit)
+
+
 class RuleIndex:
     """Immutable index of a set of active rules (built once per rule-set generation)."""
 
@@ -41,10 +92,9 @@ class RuleIndex:
         self.rules: list[CompiledRule] = list(rules)
         self.by_id: dict[str, CompiledRule] = {rule.id: rule for rule in self.rules}
         self._position = {rule.id: i for i, rule in enumerate(self.rules)}
-        self._by_type: dict[str, list[CompiledRule]] = {}
-        self._by_topic: dict[str, list[CompiledRule]] = {}
-        self._by_field: dict[str, dict[Any, list[CompiledRule]]] = {}
-        self._scan: list[CompiledRule] = []
+        self._by_type: dict[str, _Bucket] = {}
+        self._by_topic: dict[str, _Bucket] = {}
+        self._any = _Bucket()
         self._getters: dict[str, Any] = {}
         for rule in self.rules:
             for field in rule.index_equalities:
@@ -53,18 +103,14 @@ class RuleIndex:
                 continue
             if rule.types is not None:
                 for kind in rule.types:
-                    self._by_type.setdefault(kind, []).append(rule)
+                    self._by_type.setdefault(kind, _Bucket()).add(rule)
             elif rule.topics is not None:
                 for topic in rule.topics:
-                    self._by_topic.setdefault(topic, []).append(rule)
-            elif rule.index_equalities:
-                field = min(rule.index_equalities, key=lambda f: (len(rule.index_equalities[f]), f))
-                table = self._by_field.setdefault(field, {})
-                for value in rule.index_equalities[field]:
-                    table.setdefault(value, []).append(rule)
+                    self._by_topic.setdefault(topic, _Bucket()).add(rule)
             else:
-                self._scan.append(rule)
-        self._field_tables = [(self._getters[field], table) for field, table in self._by_field.items()]
+                self._any.add(rule)
+        for bucket in (*self._by_type.values(), *self._by_topic.values(), self._any):
+            bucket.freeze(self._getters)
 
     def __len__(self) -> int:
         return len(self.rules)
@@ -78,19 +124,14 @@ class RuleIndex:
             target = self.by_id.get(event.target_rule_id)
             return [target] if target is not None else []
         found: list[CompiledRule] = []
-        if event.type is not None:
-            found.extend(self._by_type.get(event.type, ()))
-        found.extend(self._by_topic.get(event.topic, ()))
         body = event.body
-        for get, table in self._field_tables:
-            value = get(body)
-            if value is MISSING:
-                continue
-            try:
-                found.extend(table.get(value, ()))
-            except TypeError:  # unhashable: lists and objects are never indexed values
-                continue
-        found.extend(self._scan)
+        if event.type is not None and (bucket := self._by_type.get(event.type)) is not None:
+            bucket.collect(body, found)
+        if (bucket := self._by_topic.get(event.topic)) is not None:
+            bucket.collect(body, found)
+        self._any.collect(body, found)
+        if not found:
+            return found
         getters = self._getters
         result = [rule for rule in found if rule.reads(event) and _can_hold(rule, body, getters)]
         if len(result) > 1:
