@@ -73,16 +73,22 @@ class _Bucket:
     def freeze(self, getters: dict[str, Any]) -> None:
         self.lookups = [(tuple(getters[f] for f in fields), table) for fields, table in self.tables.items()]
 
-    def collect(self, body: dict[str, Any], found: list[CompiledRule]) -> None:
-        found.extend(self.scan)
+    def collect(self, body: dict[str, Any], found: list[CompiledRule]) -> int:
+        """Add this bucket's candidates to `found`; returns how many lists contributed."""
+        sources = 0
+        if self.scan:
+            found.extend(self.scan)
+            sources = 1
         for gets, table in self.lookups:
-            key = tuple(get(body) for get in gets)
+            key = tuple([get(body) for get in gets])
             try:
                 hit = table.get(key)
             except TypeError:  # unhashable: lists and objects are never indexed values
                 continue
             if hit:
                 found.extend(hit)
+                sources += 1
+        return sources
 
 
 class RuleIndex:
@@ -96,12 +102,17 @@ class RuleIndex:
         self._by_topic: dict[str, _Bucket] = {}
         self._any = _Bucket()
         self._getters: dict[str, Any] = {}
+        self._verify: set[str] = set()  # rules whose bucket and key do not already prove `match`
         for rule in self.rules:
             for field in rule.index_equalities:
                 self._getters.setdefault(field, path_getter(field))
             if rule.chain_only:
                 continue
+            if set(_index_fields(rule.index_equalities)) != set(rule.index_equalities):
+                self._verify.add(rule.id)
             if rule.types is not None:
+                if rule.topics is not None:
+                    self._verify.add(rule.id)
                 for kind in rule.types:
                     self._by_type.setdefault(kind, _Bucket()).add(rule)
             elif rule.topics is not None:
@@ -125,15 +136,20 @@ class RuleIndex:
             return [target] if target is not None else []
         found: list[CompiledRule] = []
         body = event.body
+        sources = 0
         if event.type is not None and (bucket := self._by_type.get(event.type)) is not None:
-            bucket.collect(body, found)
+            sources += bucket.collect(body, found)
         if (bucket := self._by_topic.get(event.topic)) is not None:
-            bucket.collect(body, found)
-        self._any.collect(body, found)
+            sources += bucket.collect(body, found)
+        sources += self._any.collect(body, found)
         if not found:
             return found
-        getters = self._getters
-        result = [rule for rule in found if rule.reads(event) and _can_hold(rule, body, getters)]
-        if len(result) > 1:
-            result.sort(key=lambda rule: self._position[rule.id])
-        return result
+        if self._verify:
+            verify, getters = self._verify, self._getters
+            found = [r for r in found if r.id not in verify or (r.reads(event) and _can_hold(r, body, getters))]
+        if sources > 1:  # each list is already in rule order; only a merge needs sorting
+            found.sort(key=self._position_of)
+        return found
+
+    def _position_of(self, rule: CompiledRule) -> int:
+        return self._position[rule.id]
