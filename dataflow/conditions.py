@@ -388,6 +388,27 @@ class CompiledCondition:
                 found[leaf.field] = found[leaf.field] & values if leaf.field in found else values
         return found
 
+    def cheap_ranges(self) -> tuple[tuple[str, str, float], ...]:
+        """Numeric bounds the condition needs, as `(field, op, number)` (for the rule index).
+
+        Only `gt`/`gte`/`lt`/`lte` leaves on a literal number AND-ed at the top are used. Such a
+        leaf is false for anything but a number (RULES.md §3), so an index may skip the rule
+        whenever the event's value is not a number on the right side of the bound.
+        """
+        return _top_level_ranges(self.condition)
+
+
+RANGE_OPS = ("gt", "gte", "lt", "lte")
+
+
+def _top_level_ranges(condition: Condition | None) -> tuple[tuple[str, str, float], ...]:
+    """Top-level AND-ed numeric comparisons with a literal: `(field, op, number)` each."""
+    return tuple(
+        (leaf.field, leaf.op, leaf.value)
+        for leaf in _top_level_leaves(condition)
+        if leaf.op in RANGE_OPS and leaf.value_field is None and type(leaf.value) in _NUMBER
+    )
+
 
 def _top_level_leaves(condition: Condition | None) -> list[Leaf]:
     if isinstance(condition, Leaf):

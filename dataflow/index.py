@@ -3,7 +3,9 @@
 Two levels. First, a rule is filed under its event types, else its topics, else "any". Then,
 inside that bucket, under the values its `where` requires of its equality fields
 (`cheap_equalities`): a rule needing `host == web-1` and `type in [cpu, mem]` is filed under the
-keys `(web-1, cpu)` and `(web-1, mem)` of the field tuple `(host, type)`. For an event the index
+keys `(web-1, cpu)` and `(web-1, mem)` of the field tuple `(host, type)`; a rule that also needs a
+numeric bound (`value > 90`) is kept in a table sorted by that bound, where one bisection finds
+every rule the event's value satisfies. For an event the index
 looks up its type, its topic and "any", and in each bucket computes one key per distinct field
 tuple — a cost that depends on how many kinds of rules there are, not on how many rules. The few
 candidates are then checked in full (`match` topic and type, every cheap equality). Chain events
@@ -14,12 +16,15 @@ go to their target alone, whatever its `match`; `chain_only` rules read nothing 
 
 from __future__ import annotations
 
+import bisect
 import itertools
 from collections.abc import Iterable
 from typing import Any
 
 from dataflow.conditions import MISSING, path_getter
 from dataflow.runtime import CompiledRule
+
+NUMBER = (int, float)  # what a numeric comparison can hold for; bools are not numbers
 from dataflow.types import Event
 
 
@@ -53,28 +58,75 @@ def _index_fields(equalities: dict[str, frozenset[Any]]) -> tuple[str, ...]:
     return tuple(sorted(chosen))
 
 
+class _Thresholds:
+    """Rules needing `value OP bound` of one field, sorted by bound: a bisection finds them all."""
+
+    def __init__(self, op: str) -> None:
+        self.op = op
+        self.entries: list[tuple[float, int, CompiledRule]] = []
+        self.bounds: list[float] = []
+        self.rules: list[CompiledRule] = []
+
+    def add(self, bound: float, position: int, rule: CompiledRule) -> None:
+        self.entries.append((bound, position, rule))
+
+    def freeze(self) -> None:
+        self.entries.sort(key=lambda entry: (entry[0], entry[1]))
+        self.bounds = [bound for bound, _, _ in self.entries]
+        self.rules = [rule for _, _, rule in self.entries]
+
+    def matching(self, value: float) -> list[CompiledRule]:
+        """The rules whose bound `value` satisfies."""
+        if self.op == "gt":
+            return self.rules[: bisect.bisect_left(self.bounds, value)]
+        if self.op == "gte":
+            return self.rules[: bisect.bisect_right(self.bounds, value)]
+        if self.op == "lt":
+            return self.rules[bisect.bisect_right(self.bounds, value) :]
+        return self.rules[bisect.bisect_left(self.bounds, value) :]
+
+
+RangeKey = tuple[tuple[str, ...], str, str]
+"""(equality fields, range field, op): one family of range tables in a bucket."""
+
+
 class _Bucket:
-    """Rules sharing a first-level key, filed by the values of their equality fields."""
+    """Rules sharing a first-level key, filed by the values of their equality fields, and by
+    the bound of one numeric comparison when they have one (`value > 90`: Esper's range index)."""
 
     def __init__(self) -> None:
         self.scan: list[CompiledRule] = []
         self.tables: dict[tuple[str, ...], dict[tuple[Any, ...], list[CompiledRule]]] = {}
+        self.ranges: dict[RangeKey, dict[tuple[Any, ...], _Thresholds]] = {}
         self.lookups: list[tuple[tuple[Any, ...], dict[tuple[Any, ...], list[CompiledRule]]]] = []
+        self.range_lookups: list[tuple[tuple[Any, ...], Any, dict[tuple[Any, ...], _Thresholds]]] = []
 
-    def add(self, rule: CompiledRule) -> None:
+    def add(self, rule: CompiledRule, position: int) -> None:
         fields = _index_fields(rule.index_equalities)
-        if not fields:
+        keys = itertools.product(*(sorted(rule.index_equalities[f], key=repr) for f in fields))
+        if rule.index_ranges:
+            field, op, bound = rule.index_ranges[0]
+            family = self.ranges.setdefault((fields, field, op), {})
+            for values in keys:
+                family.setdefault(values, _Thresholds(op)).add(bound, position, rule)
+        elif fields:
+            table = self.tables.setdefault(fields, {})
+            for values in keys:
+                table.setdefault(values, []).append(rule)
+        else:
             self.scan.append(rule)
-            return
-        table = self.tables.setdefault(fields, {})
-        for values in itertools.product(*(sorted(rule.index_equalities[f], key=repr) for f in fields)):
-            table.setdefault(values, []).append(rule)
 
     def freeze(self, getters: dict[str, Any]) -> None:
         self.lookups = [(tuple(getters[f] for f in fields), table) for fields, table in self.tables.items()]
+        self.range_lookups = []
+        for (fields, field, _op), family in self.ranges.items():
+            for thresholds in family.values():
+                thresholds.freeze()
+            self.range_lookups.append((tuple(getters[f] for f in fields), getters[field], family))
 
     def collect(self, body: dict[str, Any], found: list[CompiledRule]) -> int:
-        """Add this bucket's candidates to `found`; returns how many lists contributed."""
+        """Add this bucket's candidates to `found`; returns how many lists contributed (a range
+        hit counts twice: it comes in bound order, so the caller must sort)."""
         sources = 0
         if self.scan:
             found.extend(self.scan)
@@ -88,6 +140,18 @@ class _Bucket:
             if hit:
                 found.extend(hit)
                 sources += 1
+        for gets, get_value, family in self.range_lookups:
+            value = get_value(body)
+            if type(value) not in NUMBER:
+                continue
+            key = tuple([get(body) for get in gets])
+            try:
+                thresholds = family.get(key)
+            except TypeError:
+                continue
+            if thresholds is not None and (hit := thresholds.matching(value)):
+                found.extend(hit)
+                sources += 2
         return sources
 
 
@@ -104,7 +168,7 @@ class RuleIndex:
         self._getters: dict[str, Any] = {}
         self._verify: set[str] = set()  # rules whose bucket and key do not already prove `match`
         for rule in self.rules:
-            for field in rule.index_equalities:
+            for field in (*rule.index_equalities, *(f for f, _, _ in rule.index_ranges[:1])):
                 self._getters.setdefault(field, path_getter(field))
             if rule.chain_only:
                 continue
@@ -114,12 +178,12 @@ class RuleIndex:
                 if rule.topics is not None:
                     self._verify.add(rule.id)
                 for kind in rule.types:
-                    self._by_type.setdefault(kind, _Bucket()).add(rule)
+                    self._by_type.setdefault(kind, _Bucket()).add(rule, self._position[rule.id])
             elif rule.topics is not None:
                 for topic in rule.topics:
-                    self._by_topic.setdefault(topic, _Bucket()).add(rule)
+                    self._by_topic.setdefault(topic, _Bucket()).add(rule, self._position[rule.id])
             else:
-                self._any.add(rule)
+                self._any.add(rule, self._position[rule.id])
         for bucket in (*self._by_type.values(), *self._by_topic.values(), self._any):
             bucket.freeze(self._getters)
 

@@ -95,6 +95,8 @@ class CompiledRule:
     types: frozenset[str] | None
     chain_only: bool
     index_equalities: dict[str, frozenset[Any]]
+    index_ranges: tuple[tuple[str, str, float], ...]
+    """Numeric bounds `where` needs, for the rule index's range tables (empty for `for` rules)."""
     """Field values `where` needs, usable to prune candidates (empty for `for` rules: they read
     events whatever their `where` verdict)."""
     detector: Detector
@@ -133,6 +135,7 @@ class CompiledRule:
             types=frozenset(spec.match.type) if spec.match.type is not None else None,
             chain_only=spec.match.chain_only,
             index_equalities={} if for_ms is not None else where.cheap_equalities(),
+            index_ranges=() if for_ms is not None else where.cheap_ranges(),
             detector=detector,
             episode=ForEpisode(for_ms) if for_ms is not None else None,
             group_getters=tuple((path, path_getter(path)) for path in spec.group_by),

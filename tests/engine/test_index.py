@@ -42,8 +42,30 @@ def test_ten_thousand_rules_on_distinct_field_values_check_only_a_handful(count_
              for i in range(10_000)]
     index = RuleIndex(rules)
     count_checks.clear()
-    assert [r.id for r in index.candidates(ev(0, {"svc": "s42", "v": 0}))] == ["r42"]  # where is not evaluated here
+    assert [r.id for r in index.candidates(ev(0, {"svc": "s42", "v": 5}))] == ["r42"]
+    assert [r.id for r in index.candidates(ev(0, {"svc": "s42", "v": 0}))] == []  # the bound prunes too
     assert len(count_checks) <= 3
+
+
+@pytest.mark.parametrize(
+    ("op", "bound", "values_matching", "values_not"),
+    [("gt", 90, [90.5, 100], [90, 3, "95", True, None]), ("gte", 90, [90, 91], [89.9, "x"]),
+     ("lt", 10, [9.9, -1], [10, 11, False]), ("lte", 10, [10, 0], [10.1])],
+)
+def test_numeric_bounds_are_indexed_exactly(op: str, bound: float, values_matching: list, values_not: list) -> None:
+    rules = [rule(f"{op}{b}", where={"field": "v", "op": op, "value": b}) for b in (bound - 50, bound, bound + 50)]
+    index = RuleIndex(rules)
+    for value in values_matching:
+        assert f"{op}{bound}" in [r.id for r in index.candidates(ev(0, {"v": value}))], value
+    for value in values_not:
+        assert f"{op}{bound}" not in [r.id for r in index.candidates(ev(0, {"v": value}))], value
+    assert [r.id for r in index.candidates(ev(0, {"x": 1}))] == []
+
+
+def test_ranged_candidates_keep_rule_order() -> None:
+    rules = [rule("high", where={"field": "v", "op": "gt", "value": 50}), rule("any"),
+             rule("low", where={"field": "v", "op": "gt", "value": 10})]
+    assert [r.id for r in RuleIndex(rules).candidates(ev(0, {"v": 60}))] == ["high", "any", "low"]
 
 
 def test_topic_and_type_selectors() -> None:
