@@ -172,6 +172,7 @@ def logs(rule: str | None, status: str | None, chain_id: str | None, since: str 
 def trigger(rule: str, payload: str, dry_run: bool, executed_by: str) -> None:
     """Manually trigger RULE with PAYLOAD (RULES.md §8)."""
     from actions.manual import manual_trigger
+    from storage.errors import NotFound
 
     try:
         event = orjson.loads(payload)
@@ -179,4 +180,7 @@ def trigger(rule: str, payload: str, dry_run: bool, executed_by: str) -> None:
         fail(f"--payload: invalid JSON: {exc}")
     if not isinstance(event, dict):
         fail("--payload: must be a JSON object")
-    print_json(manual_trigger(rule, event, executed_by=executed_by, dry_run=dry_run))
+    try:
+        print_json(manual_trigger(rule, event, executed_by=executed_by, dry_run=dry_run))
+    except NotFound as exc:
+        fail(str(exc))
