@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 import orjson
 
+from cepflow.cli_actions import actions
 from cepflow.cli_apis import apis
 from cepflow.cli_rules import rules
 from cepflow.settings import ConfigError, get_settings
@@ -31,6 +32,7 @@ def main() -> None:
 
 main.add_command(rules)
 main.add_command(apis)
+main.add_command(actions)
 
 
 @main.group()

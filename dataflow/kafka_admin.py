@@ -1,10 +1,12 @@
-"""Creating cepflow's topics before the dataflow starts (Bytewax reads partition lists only once)."""
+"""Kafka administration: creating cepflow's topics before the dataflow starts (Bytewax reads
+partition lists only once), and reading small operator topics (dead letters) whole."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 
-from confluent_kafka import KafkaException
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from cepflow.settings import Settings
@@ -39,3 +41,34 @@ def ensure_topics(brokers: Sequence[str], topics: Mapping[str, int], timeout_s: 
             if exc.args[0].name() != "TOPIC_ALREADY_EXISTS":
                 raise
     return created
+
+
+def read_all(brokers: Sequence[str], topic: str, timeout_s: float = 10.0) -> list[bytes]:
+    """Every message value in `topic` now, all partitions, oldest first per partition.
+
+    For small operator topics (dead letters): it assigns partitions directly and commits nothing.
+    """
+    consumer = Consumer({"bootstrap.servers": ",".join(brokers), "group.id": "cepflow-reader",
+                         "enable.auto.commit": "false"})
+    try:
+        meta = consumer.list_topics(topic, timeout=timeout_s).topics.get(topic)
+        if meta is None or meta.error is not None:
+            return []
+        wanted, assignment = 0, []
+        for partition in meta.partitions:
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=timeout_s)
+            if high > low:
+                wanted += high - low
+                assignment.append(TopicPartition(topic, partition, low))
+        if not assignment:
+            return []
+        consumer.assign(assignment)
+        values: list[bytes] = []
+        deadline = time.monotonic() + timeout_s
+        while len(values) < wanted and time.monotonic() < deadline:
+            msg = consumer.poll(0.5)
+            if msg is not None and msg.error() is None:
+                values.append(msg.value())
+        return values
+    finally:
+        consumer.close()

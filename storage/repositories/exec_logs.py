@@ -74,6 +74,12 @@ class ExecLogRepository:
         stmt = stmt.order_by(ExecLog.created_at.desc(), ExecLog.id.desc()).limit(limit)
         return list(self.session.scalars(stmt))
 
+    def statuses_by_key_prefix(self, prefix: str) -> dict[str, str]:
+        """`{idempotency key: status}` of the rows whose key starts with `prefix` (redrive attempts)."""
+        escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        stmt = select(ExecLog.idempotency_key, ExecLog.status).where(ExecLog.idempotency_key.like(escaped + "%"))
+        return {key: status for key, status in self.session.execute(stmt)}
+
 
 def _checked(row: Mapping[str, Any]) -> dict[str, Any]:
     """A copy of `row`, refused before the database sees it when it would be lost or rejected.

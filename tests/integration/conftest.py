@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 from confluent_kafka.admin import AdminClient
-from sqlalchemy import text
+from sqlalchemy import delete, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from storage.db import make_engine, make_session_factory
 from storage.migrate import upgrade
+from storage.models import Rule
 from tests.conftest import BROKERS, TEST_DATABASE_URL, stack_unavailable
 from tests.integration.harness import EngineProcess, StackEnv
 
@@ -45,7 +46,10 @@ def sessions(database: str) -> sessionmaker[Session]:
 
 
 @pytest.fixture()
-def stack(kafka: str, database: str) -> StackEnv:
+def stack(kafka: str, database: str, sessions: sessionmaker[Session]) -> StackEnv:
+    """A fresh engine environment; rules of earlier tests are removed so they cannot fire here."""
+    with sessions.begin() as session:
+        session.execute(delete(Rule))
     env = StackEnv(kafka, database)
     env.ensure_topics()
     return env

@@ -51,7 +51,8 @@ def test_retries_failures_and_dead_letters(stack, engine, sessions, tmp_path, un
     with Receiver() as receiver:
         receiver.script("/flaky", [500, 500, 200])
         receiver.always("/gone", 404)
-        down = f"http://127.0.0.1:{closed_port()}/down"
+        down_port = closed_port()
+        down = f"http://127.0.0.1:{down_port}/down"
         retry = "retry: {max_attempts: 3, backoff: 50ms, max_backoff: 200ms}"
         apply(stack, tmp_path, f"""
 name: flaky-{unique}
@@ -85,7 +86,18 @@ action: {{endpoint: "{down}", {retry}}}
         letters = wait_until(lambda: stack.read_topic(f"{stack.prefix}.actions.deadletter"), 30, "action dead letter")
         record = orjson.loads(letters[0].value())
         assert record["rule"] == f"down-{unique}" and record["action"]["endpoint"] == down
-        assert len(letters) == 1  # the 404 is final, not dead-lettered
+        assert len(letters) == 1, [orjson.loads(m.value()) | {"context": None} for m in letters]  # 404: final
+
+    with Receiver(port=down_port) as back_up:  # the target is up again: redrive delivers, once
+        out = cepflow(stack, "actions", "redrive", "--rule", f"down-{unique}", "--since", "1h")
+        assert orjson.loads(out.stdout.splitlines()[0])["status"] == "success"
+        [delivered] = back_up.requests
+        assert delivered.headers["webhook-id"] == dead.idempotency_key
+        again = cepflow(stack, "actions", "redrive", "--rule", f"down-{unique}")
+        assert orjson.loads(again.stdout.splitlines()[0])["status"] == "already delivered"
+        assert len(back_up.requests) == 1
+    redriven = [r for r in rows_of(sessions, f"down-{unique}") if r.executed_by == "redrive"]
+    assert [(r.status, r.idempotency_key) for r in redriven] == [("success", f"{dead.idempotency_key}:redrive:1")]
 
 
 def test_private_targets_are_refused_unless_allow_listed(stack, engine, sessions, tmp_path, unique):

@@ -1,0 +1,116 @@
+"""Re-driving actions from the action dead-letter topic (`cepflow actions redrive`).
+
+A dead letter keeps the action as written in the rule, and the template context of its
+execution, so a redrive renders and sends exactly what the first attempts sent — with the same
+`webhook-id`, which lets receivers deduplicate. Each redrive attempt writes its own `exec_logs`
+row: status `success` or `fail`, `executed_by="redrive"`, idempotency key
+`<action id>:redrive:<n>`. A dead letter whose redrive already succeeded is skipped, so running
+the command twice never delivers twice.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from pydantic import TypeAdapter
+
+from actions.context import ActionRun
+from actions.pipeline import render_action
+from cepflow.resources import Resources
+from dataflow.kafka_admin import read_all
+from dataflow.rules.model import Action
+from dataflow.types import ChainInfo, Execution
+from storage.repositories.exec_logs import ExecLogRepository
+from storage.uow import unit_of_work
+
+ACTION = TypeAdapter(Action)
+
+
+@dataclass(frozen=True)
+class DeadLetterRecord:
+    """One entry of the action dead-letter topic, as `ActionPipeline._dead_letter` wrote it."""
+
+    raw: dict[str, Any]
+
+    @property
+    def action_id(self) -> str:
+        return str(self.raw["action_id"])
+
+    def selected(self, rule: str | None, since_ms: int | None) -> bool:
+        """Whether `--rule` (name or id) and `--since` pick this dead letter."""
+        if rule is not None and rule not in (self.raw.get("rule"), self.raw.get("rule_id")):
+            return False
+        return since_ms is None or int(self.raw.get("failed_at_ms", 0)) >= since_ms
+
+    def execution(self) -> Execution:
+        """Enough of the original execution to rebuild its `ActionRun` (same action id)."""
+        context = self.raw["context"]
+        match, chain = context["match"], context["chain"]
+        return Execution(
+            rule_id=self.raw["rule_id"], rule_name=self.raw["rule"], rule_version=0,
+            group=match.get("group") or {}, status="fired", reason=None,
+            at_ms=match.get("fired_at") or 0, value=match.get("value"),
+            window_start=match.get("window_start"), window_end=match.get("window_end"),
+            event=context.get("event") or {}, event_id=self.action_id,
+            idempotency_key=self.raw["idempotency_key"],
+            chain=ChainInfo(chain["id"], chain["depth"], tuple(chain["path"])),
+            events=context.get("events") or {},
+        )
+
+    def run(self, deadline: float) -> ActionRun:
+        execution = self.execution()
+        several = self.action_id != execution.idempotency_key
+        return ActionRun(execution, int(self.raw["action_index"]), 2 if several else 1, deadline)
+
+
+def parse_records(values: Iterable[bytes]) -> list[DeadLetterRecord]:
+    """Dead letters from raw topic values; unreadable ones are skipped (they cannot be re-sent)."""
+    records = []
+    for value in values:
+        try:
+            raw = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            continue
+        if isinstance(raw, dict) and {"action_id", "action", "context", "rule"} <= raw.keys():
+            records.append(DeadLetterRecord(raw))
+    return records
+
+
+def redrive(resources: Resources, rule: str | None = None, since_ms: int | None = None) -> list[dict[str, Any]]:
+    """Re-send the selected dead letters; returns one summary per dead letter considered."""
+    settings = resources.settings
+    records = parse_records(read_all(settings.brokers, settings.action_dead_letter_topic))
+    summaries = []
+    for record in (r for r in records if r.selected(rule, since_ms)):
+        prefix = f"{record.action_id}:redrive:"
+        with resources.sessions() as session:
+            attempts = ExecLogRepository(session).statuses_by_key_prefix(prefix)
+        if "success" in attempts.values():
+            summaries.append({"action_id": record.action_id, "status": "already delivered"})
+            continue
+        summaries.append(_resend(resources, record, f"{prefix}{len(attempts) + 1}"))
+    return summaries
+
+
+def _resend(resources: Resources, record: DeadLetterRecord, key: str) -> dict[str, Any]:
+    started = time.monotonic()
+    run = record.run(started + resources.settings.action_deadline_s)
+    action = render_action(ACTION.validate_python(record.raw["action"]), record.raw["context"])
+    outcome = resources.registry.execute(action, run)
+    status = "success" if outcome.ok else "fail"
+    row = {
+        "rule_id": record.raw["rule_id"], "rule_name": record.raw["rule"], "rule_version": None,
+        "status": status, "reason": None, "duration_ms": (time.monotonic() - started) * 1000,
+        "references": {"redrive_of": record.action_id,
+                       "actions": [{"type": action.type, "status_code": outcome.status_code,
+                                    "attempts": outcome.attempts, "error": outcome.error}]},
+        "executed_by": "redrive", "error_message": outcome.error, "idempotency_key": key,
+        "group_key": run.execution.group, "chain_id": run.execution.chain.id,
+    }
+    with unit_of_work(resources.sessions) as session:
+        ExecLogRepository(session).insert([row])
+    return {"action_id": record.action_id, "status": status, "error": outcome.error}
