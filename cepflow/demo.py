@@ -53,23 +53,14 @@ def _wait(receiver: Receiver, count: int, timeout: float) -> None:
 
 
 def _show_dead_letters(env: dict[str, str]) -> None:
-    from confluent_kafka import Consumer, TopicPartition
+    from dataflow.kafka_admin import read_all
 
     topic = env["CEPFLOW_DEAD_LETTER_TOPIC"]
-    consumer = Consumer({"bootstrap.servers": env.get("CEPFLOW_KAFKA_BROKERS", "127.0.0.1:19092"),
-                         "group.id": "cepflow-demo", "enable.auto.commit": "false"})
-    try:
-        low, high = consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)  # 1 partition
-        consumer.assign([TopicPartition(topic, 0, low)])
-        print(f"\n== dead letters in {topic} ==")
-        for _ in range(high - low):
-            msg = consumer.poll(5)
-            if msg is not None and msg.error() is None:
-                letter = orjson.loads(msg.value())
-                print(f"{letter['topic']}[{letter['partition']}]@{letter['offset']}: {letter['reason']}"
-                      f" — {letter['value'][:60]!r}")
-    finally:
-        consumer.close()
+    print(f"\n== dead letters in {topic} ==")
+    for value in read_all(env.get("CEPFLOW_KAFKA_BROKERS", "127.0.0.1:19092").split(","), topic):
+        letter = orjson.loads(value)
+        print(f"{letter['topic']}[{letter['partition']}]@{letter['offset']}: {letter['reason']}"
+              f" — {letter['value'][:60]!r}")
 
 
 def main() -> int:
