@@ -1,0 +1,100 @@
+"""Script APIs on the real stack: stored, run by the CLI, and run by the engine as actions."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.integration.cli import cepflow
+from tests.integration.harness import wait_until
+from tests.integration.test_actions_stream import rows_of
+
+pytestmark = pytest.mark.integration
+
+
+def write_apis(tmp_path: Path, unique: str) -> Path:
+    path = tmp_path / "apis.yaml"
+    path.write_text(f"""
+name: incident-{unique}
+timeout: 2s
+source: |
+  import logging
+  def main(params, input, context):
+      print("opening incident for", input["host"])
+      logging.getLogger("inc").info("rule %s", context["match"]["rule"] if "match" in context else "-")
+      return {{"ticket": "INC-" + input["host"], "priority": params["priority"]}}
+---
+name: spin-{unique}
+timeout: 1s
+source: |
+  def main(params, input, context):
+      while True:
+          pass
+---
+name: rest-{unique}
+type: rest
+source: "unused"
+""")
+    return path
+
+
+def test_cli_apply_list_show_run(stack, tmp_path, unique):
+    assert f"incident-{unique}: v1" in cepflow(stack, "apis", "apply", str(write_apis(tmp_path, unique))).stdout
+    assert f"incident-{unique}" in cepflow(stack, "apis", "list").stdout
+    assert "opening incident" in json.loads(cepflow(stack, "apis", "show", f"incident-{unique}").stdout)["source"]
+    run = json.loads(cepflow(stack, "apis", "run", f"incident-{unique}", "--params", '{"priority": "p1"}',
+                             "--input", '{"host": "web-1"}').stdout)
+    assert run["output"] == {"ticket": "INC-web-1", "priority": "p1"}
+    assert run["logs"][0] == "opening incident for web-1"
+    assert run["references"]["name"] == f"incident-{unique}" and run["references"]["exit_status"] == "ok"
+    missing = cepflow(stack, "apis", "run", "nope-xyz", check=False)
+    assert missing.returncode == 2 and "API definition not found" in missing.stderr
+    wrong = cepflow(stack, "apis", "run", f"rest-{unique}", check=False)
+    assert wrong.returncode == 2 and "API is not a script type" in wrong.stderr
+
+
+def test_engine_runs_scripts_and_survives_failing_ones(stack, engine, sessions, tmp_path, unique):
+    cepflow(stack, "apis", "apply", str(write_apis(tmp_path, unique)))
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(f"""
+name: script-ok-{unique}
+match: {{type: incident}}
+action: {{type: api_script, api_id: incident-{unique}, params: {{priority: p2}}, input: {{host: "{{{{ event.host }}}}"}}}}
+---
+name: script-spin-{unique}
+match: {{type: spin}}
+action: {{type: api_script, api_id: spin-{unique}}}
+---
+name: script-missing-{unique}
+match: {{type: missing}}
+action: {{type: api_script, api_id: nope-{unique}}}
+---
+name: script-rest-{unique}
+match: {{type: rest}}
+action: {{type: api_script, api_id: rest-{unique}}}
+""")
+    cepflow(stack, "rules", "apply", str(rules))
+    engine.start()
+    now = int(time.time() * 1000)
+    stack.produce([{"id": "s1", "type": "spin", "ts": now}, {"id": "m1", "type": "missing", "ts": now},
+                   {"id": "r1", "type": "rest", "ts": now}, {"id": "i1", "type": "incident", "host": "db-2", "ts": now}])
+
+    [ok] = wait_until(lambda: rows_of(sessions, f"script-ok-{unique}"), 60, "script success row")
+    assert ok.status == "success"
+    action = ok.references["actions"][0]
+    assert action["output"] == {"ticket": "INC-db-2", "priority": "p2"}
+    assert action["logs"] == ["opening incident for db-2", f"INFO inc: rule script-ok-{unique}"]
+    assert action["references"]["exit_status"] == "ok" and action["references"]["duration_ms"] > 0
+
+    [spin] = wait_until(lambda: rows_of(sessions, f"script-spin-{unique}"), 30, "timeout row")
+    assert spin.status == "fail" and spin.references["actions"][0]["status_code"] == 500
+    assert spin.references["actions"][0]["references"]["exit_status"] == "timeout"
+    [missing] = wait_until(lambda: rows_of(sessions, f"script-missing-{unique}"), 30, "missing row")
+    assert missing.error_message == "api_script: API definition not found"
+    assert missing.references["actions"][0]["status_code"] == 404
+    [rest] = wait_until(lambda: rows_of(sessions, f"script-rest-{unique}"), 30, "wrong type row")
+    assert rest.error_message == "api_script: API is not a script type"
+    assert engine.alive()
