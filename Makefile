@@ -23,6 +23,10 @@ demo: venv
 test: venv
 	CEPFLOW_REQUIRE_STACK=1 stack/with-stack $(VENV)/bin/python -m pytest -q -ra $(PYTEST_ARGS)
 
+## The benchmark of BENCH.md (add ARGS=--quick for a small-scale run).
+bench: venv
+	stack/with-stack $(VENV)/bin/python -m bench.run $(ARGS)
+
 ## Only the fast tests that need no services.
 unit: venv
 	$(VENV)/bin/python -m pytest -q -m "not integration" $(PYTEST_ARGS)
