@@ -4,14 +4,20 @@ A dead letter keeps the action as written in the rule, and the template context 
 execution, so a redrive renders and sends exactly what the first attempts sent — with the same
 `webhook-id`, which lets receivers deduplicate. Each redrive attempt writes its own `exec_logs`
 row: status `success` or `fail`, `executed_by="redrive"`, idempotency key
-`<action id>:redrive:<n>`. A dead letter whose redrive already succeeded is skipped, so running
-the command twice never delivers twice.
+`<action id>:redrive:<n>` (n = 1, 2, ... per action), rule id and chain id of the original. The
+log is the memory of what was re-sent: a dead letter whose redrive already succeeded is skipped
+("already delivered"), so running the command twice never delivers twice; one whose redrives all
+failed is tried again. The topic is never consumed or compacted by a redrive: it is read whole
+(assign + watermarks, no consumer group offsets), and `--rule` / `--since` select from it.
+
+Limit: two redrives started at the same moment can both send one action; the shared
+`webhook-id` lets the receiver drop the second.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -86,14 +92,28 @@ def redrive(resources: Resources, rule: str | None = None, since_ms: int | None 
     records = parse_records(read_all(settings.brokers, settings.action_dead_letter_topic))
     summaries = []
     for record in (r for r in records if r.selected(rule, since_ms)):
-        prefix = f"{record.action_id}:redrive:"
+        # Read per record, not once up front: the topic may hold one action twice (a replay).
         with resources.sessions() as session:
-            attempts = ExecLogRepository(session).statuses_by_key_prefix(prefix)
-        if "success" in attempts.values():
+            attempts = ExecLogRepository(session).statuses_by_key_prefix(redrive_prefix(record.action_id))
+        key = next_redrive_key(record.action_id, attempts)
+        if key is None:
             summaries.append({"action_id": record.action_id, "status": "already delivered"})
-            continue
-        summaries.append(_resend(resources, record, f"{prefix}{len(attempts) + 1}"))
+        else:
+            summaries.append(_resend(resources, record, key))
     return summaries
+
+
+def redrive_prefix(action_id: str) -> str:
+    """The idempotency-key prefix shared by every redrive of one action."""
+    return f"{action_id}:redrive:"
+
+
+def next_redrive_key(action_id: str, attempts: Mapping[str, str]) -> str | None:
+    """The key of the next redrive of `action_id`, given `{key: status}` of its earlier redrives;
+    None once one of them succeeded (never deliver twice)."""
+    if "success" in attempts.values():
+        return None
+    return f"{redrive_prefix(action_id)}{len(attempts) + 1}"
 
 
 def _resend(resources: Resources, record: DeadLetterRecord, key: str) -> dict[str, Any]:

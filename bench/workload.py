@@ -195,8 +195,10 @@ MAKERS: dict[str, Maker] = {
 
 
 def fire_action(endpoint: str, kind: str) -> dict[str, Any]:
-    """The webhook of every mix rule: the receiver counts events that led to an action, by kind."""
-    return {"endpoint": endpoint, "body": {"id": "{{ event.id }}", "kind": kind}, "timeout": "5s",
+    """The webhook of every mix rule: the receiver counts events that led to an action, by kind;
+    `sent` is the produce time that the events of the latency figure carry (empty otherwise)."""
+    return {"endpoint": endpoint, "body": {"id": "{{ event.id }}", "kind": kind, "sent": "{{ event.sent }}"},
+            "timeout": "5s",
             "retry": {"max_attempts": 1}}
 
 

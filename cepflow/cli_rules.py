@@ -10,7 +10,8 @@ import click
 
 from cepflow.userio import fail, open_sessions, print_json
 
-FILES = click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+FILES = click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+"""Rule files; a directory stands for its own .yaml/.yml/.json files (RULES_GUIDE.md section 1)."""
 
 
 def _load(files: tuple[Path, ...]) -> list:
@@ -41,16 +42,24 @@ def rules() -> None:
 @click.option("--by", "changed_by", default=None, help="Recorded in the revision (default: user).")
 def apply(files: tuple[Path, ...], changed_by: str | None) -> None:
     """Validate and store rule files (YAML or JSON); each change creates a new version."""
+    from storage.errors import StorageError
     from storage.repositories.rules import RuleRepository
     from storage.uow import unit_of_work
 
     loaded = _load(files)
-    with unit_of_work(open_sessions()) as session:
-        repo = RuleRepository(session)
-        for item in loaded:
-            rule, changed = repo.apply(item.spec.to_document(), changed_by or _who())
-            state = f"v{rule.version}" if changed else f"unchanged (v{rule.version})"
-            click.echo(f"{rule.name}: {state} id={rule.id}")
+    who = changed_by or _who()
+    results: list[str] = []
+    try:
+        with unit_of_work(open_sessions()) as session:
+            repo = RuleRepository(session)
+            for item in loaded:
+                rule, changed = repo.apply(item.spec.to_document(), who)
+                state = f"v{rule.version}" if changed else f"unchanged (v{rule.version})"
+                results.append(f"{rule.name}: {state} id={rule.id}")
+    except StorageError as exc:  # e.g. a name taken by another id: the whole apply is rolled back
+        fail(f"{item.location}: {exc} (nothing was applied)")
+    for line in results:  # only once committed
+        click.echo(line)
 
 
 @rules.command("list")
@@ -90,10 +99,14 @@ def show(ref: str) -> None:
 @click.argument("ref")
 def history(ref: str) -> None:
     """Every revision of a rule: who, when, what changed."""
+    from storage.errors import NotFound
     from storage.repositories.rules import RuleRepository
 
     with open_sessions()() as session:
-        revisions = RuleRepository(session).history(ref)
+        try:
+            revisions = RuleRepository(session).history(ref)
+        except NotFound as exc:
+            fail(str(exc))
         if not revisions:
             fail(f"no history for {ref!r}")
         for rev in revisions:
@@ -165,13 +178,14 @@ def test(files: tuple[Path, ...], events: Path, explain: bool) -> None:
 def check(files: tuple[Path, ...], known: tuple[str, ...]) -> None:
     """Static checks before deploy: errors exit 2, warnings exit 0."""
     from dataflow.rules.check import check_rule_files
+    from dataflow.rules.loader import expand_paths
 
     findings = check_rule_files(files, known)
     for finding in findings:
         click.echo(str(finding), err=finding.level == "error")
     if any(f.level == "error" for f in findings):
         sys.exit(2)
-    click.echo(f"{len(files)} file(s) checked: {sum(f.level == 'warning' for f in findings)} warning(s)")
+    click.echo(f"{len(expand_paths(files))} file(s) checked: {sum(f.level == 'warning' for f in findings)} warning(s)")
 
 
 @rules.command("schema")

@@ -16,9 +16,10 @@ import logging
 from collections.abc import Callable
 
 import bytewax.operators as op
-from bytewax.connectors.kafka import KafkaError
+from bytewax.connectors.kafka import KafkaError, KafkaSourceMessage
 from bytewax.connectors.kafka import operators as kop
 from bytewax.dataflow import Dataflow
+from bytewax.inputs import Source
 
 from actions.pipeline import lock_key
 from actions.sink import ActionSink
@@ -53,8 +54,15 @@ def _pick(tag: str) -> Callable[[Routed], object | None]:
     return pick
 
 
-def build_flow(settings: Settings, resources: Callable[[], Resources] = get_resources) -> Dataflow:
-    """The whole engine for these settings; resources are only touched once workers run."""
+def build_flow(
+    settings: Settings,
+    resources: Callable[[], Resources] = get_resources,
+    source: Source[KafkaSourceMessage] | None = None,
+) -> Dataflow:
+    """The whole engine for these settings; resources are only touched once workers run.
+
+    `source` replaces the Kafka input (tests drive the real flow with a `TestingSource`).
+    """
     topics = Topics(settings.chain_topic, settings.dead_letter_topic, settings.late_topic)
     limits = Limits(settings.max_message_bytes, settings.max_json_depth, settings.event_type_field)
 
@@ -65,16 +73,20 @@ def build_flow(settings: Settings, resources: Callable[[], Resources] = get_reso
         return resources().clock
 
     flow = Dataflow(FLOW_ID)
-    kafka_in = kop.input(
-        "kafka_in",
-        flow,
-        brokers=settings.brokers,
-        topics=settings.input_topics,
-        batch_size=settings.consumer_batch_size,
-        add_config={"fetch.wait.max.ms": "10"},
-    )
-    op.inspect("kafka_errors", kafka_in.errs, _check_kafka_error)
-    routed = op.flat_map_batch("route", kafka_in.oks, make_router(rules, clock, limits, topics))
+    if source is None:
+        kafka_in = kop.input(
+            "kafka_in",
+            flow,
+            brokers=settings.brokers,
+            topics=settings.input_topics,
+            batch_size=settings.consumer_batch_size,
+            add_config={"fetch.wait.max.ms": "10"},
+        )
+        op.inspect("kafka_errors", kafka_in.errs, _check_kafka_error)
+        messages = kafka_in.oks
+    else:
+        messages = op.input("kafka_in", flow, source)
+    routed = op.flat_map_batch("route", messages, make_router(rules, clock, limits, topics))
 
     to_kafka = op.filter_map("to_kafka", routed, _pick("out"))
     op.output("kafka_out", to_kafka, TopicSink(settings.brokers))

@@ -15,6 +15,7 @@ import orjson
 from bytewax.connectors.kafka import KafkaSourceMessage
 
 from dataflow.kafka_out import OutMessage
+from dataflow.metrics import DEAD_LETTERS, EVENTS_IN, EXECUTIONS, LATE_EVENTS, reason_class
 from dataflow.rule_cache import RuleSet
 from dataflow.runtime import CompiledRule, evaluate_stateless, is_late
 from dataflow.serde import DeadLetter, Limits, parse_chain_message, parse_message
@@ -24,12 +25,19 @@ from dataflow.watermark import WatermarkClock
 
 @dataclass(frozen=True, slots=True)
 class KeyedEvent:
-    """An event for one (rule, group) state, with the router's clock reading for timers."""
+    """An event for one (rule, group) state, with the router's clock readings.
+
+    `progress_ms` is the event-time progress the router judged the event by (not late): the group
+    step evaluates the event at that watermark, not at its own clock's, which the rest of the
+    batch may already have moved past the event's window. `max_ts_ms` lets the group's clock
+    (in another process, in a cluster) follow the router's for timers.
+    """
 
     rule_id: str
     rule_version: int
     event: Event
     max_ts_ms: int
+    progress_ms: int
 
 
 Routed = (
@@ -55,6 +63,8 @@ def _late_message(topic: str, rule: CompiledRule, event: Event, watermark: int) 
     record = {
         "rule_id": rule.id,
         "rule": rule.name,
+        "reason": f"event time {event.ts_ms} is before the watermark {watermark}"
+        f" (allowed lateness {rule.lateness_ms} ms)",
         "event_id": event.id,
         "ts": event.ts_ms,
         "watermark": watermark,
@@ -67,22 +77,27 @@ def _late_message(topic: str, rule: CompiledRule, event: Event, watermark: int) 
 def route_event(event: Event, rules: RuleSet, clock: WatermarkClock, topics: Topics) -> list[Routed]:
     """Everything one parsed event leads to."""
     clock.observe(event.ts_ms)
+    progress = clock.progress_ms()
     out: list[Routed] = []
     for rule in rules.index.candidates(event):
-        watermark = clock.watermark(rule.lateness_ms)
+        watermark = progress - rule.lateness_ms
         if is_late(rule, event, watermark):
+            LATE_EVENTS.labels(rule.name).inc()
             out.append(("out", _late_message(topics.late, rule, event, watermark)))
         elif rule.stateless:
             execution = evaluate_stateless(rule, event)
             if execution is not None:
+                EXECUTIONS.labels(rule.name, execution.status).inc()
                 out.append(("exec", execution))
         elif rule.needs_group(event):
             key = state_key(rule, rule.group_key(rule.group_of(event.body)))
-            out.append(("key", (key, KeyedEvent(rule.id, rule.version, event, clock.max_ts_ms))))
+            item = KeyedEvent(rule.id, rule.version, event, clock.max_ts_ms, progress)
+            out.append(("key", (key, item)))
     return out
 
 
 def _dead(letter: DeadLetter, topic: str) -> Routed:
+    DEAD_LETTERS.labels(reason_class(letter.reason)).inc()
     return ("out", OutMessage(topic, letter.to_json(), headers=(("reason", letter.reason.encode()),)))
 
 
@@ -93,6 +108,7 @@ def make_router(
 
     def route_batch(batch: list[KafkaSourceMessage]) -> list[Routed]:
         current, watermark_clock = rules(), clock()
+        EVENTS_IN.inc(len(batch))
         out: list[Routed] = []
         for msg in batch:
             parse = parse_chain_message if msg.topic == topics.chain else parse_message

@@ -1,23 +1,46 @@
 """Runs stored script APIs outside the engine's process, with limits (RULES.md §6).
 
-Each run gets a fresh supervisor process (`supervisor.py`) that forks the worker running the
-script under CPU, memory, process-count and file-size limits, as an unprivileged user when we are
-root, and kills every process the script left behind. A cold `python` start costs ~50–250 ms, so
-`warm` supervisors are started ahead of time (imports done, blocked reading their job) and a
-replacement is started in the background as soon as one is taken: a trivial script then costs a
-fork and a few pipe round trips, milliseconds.
+Design (the engine side; the process side is described in `child.py`):
 
-A supervisor never runs two jobs: no state leaks between runs. If the supervisor itself does not
-answer within the timeout plus a grace period, its whole process group is killed.
+* Every run gets a fresh *supervisor* process (`child.py`), in its own session and process group,
+  with a minimal environment (the engine's environment holds secrets: database URL, signing keys)
+  and no inherited descriptors. The supervisor forks the *worker* that runs the script under CPU,
+  memory, process-count and file-size limits, as a per-run unprivileged uid when we are root, and
+  kills every process the script started before it answers. A supervisor never runs two jobs, so
+  nothing leaks from one run to the next.
+* A cold `python` start costs 50-250 ms (more on a busy host), so `warm` supervisors are kept ready
+  by one background thread: booted, with their worker forked, they have written a ready byte and
+  block reading their job. `run()` takes one, which wakes the thread to start its replacement at
+  once, sends the job (orjson) and waits for the answer: a trivial script costs a few pipe round
+  trips, a few milliseconds.
+* Replacements come from a *zygote* (fork server, `child.zygote`): one interpreter booted once,
+  imports done, that forks a fresh supervisor on request (~2 ms instead of ~100 ms of CPU for an
+  interpreter start). So a burst of runs larger than `warm` waits milliseconds, not a cold start,
+  and the replacements do not steal the CPU the runs need. If the zygote cannot be used (it died,
+  did not boot), supervisors are started cold with `subprocess`; with `warm=0` (one-off runs, the
+  CLI) every run starts one cold and no zygote is kept. `stats()` counts both.
+* The supervisor enforces the wall-clock timeout itself (so the logs printed so far are kept). If it
+  does not answer within the timeout plus `GRACE_S`, its whole process group is SIGKILLed, and, as
+  root, every process of its sandbox uid too (`kill -KILL -1` run as that uid).
+* `run()` never raises for anything a script does; the outcome is in `ScriptResult.exit_status`:
+  ``ok``, ``error`` (exception, syntax error, missing `main`, `sys.exit`/`os._exit`, output not
+  JSON-serialisable or too large), ``timeout`` (wall clock), ``memory`` (MemoryError under the
+  address-space limit), ``cpu`` (CPU-time limit, SIGXCPU), ``killed`` (another signal, e.g. the
+  kernel OOM killer or the CPU hard limit) or ``runner_error`` (the runner itself could not run it).
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
+import logging
 import math
 import os
+import queue
+import select
+import shutil
 import signal
+import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -26,13 +49,36 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-SUPERVISOR = str(Path(__file__).with_name("supervisor.py"))
-GRACE_S = 2.0
+import orjson
+
+__all__ = ["ScriptLimits", "ScriptResult", "ScriptRunner"]
+
+log = logging.getLogger(__name__)
+
+CHILD = str(Path(__file__).with_name("child.py"))
+ORJSON_DIR = str(Path(orjson.__file__).resolve().parent.parent)
+REAP_TIMEOUT_S = 10.0  # an answered supervisor reaps and cleans up for at most ~4 s
+GRACE_S = 2.0  # beyond the script's timeout, before the supervisor itself is killed
+BOOT_TIMEOUT_S = 60.0  # a cold interpreter start on a cold disk cache can take many seconds
+FORK_TIMEOUT_S = 10.0  # the zygote forks a supervisor that is ready in milliseconds
+SANDBOX_UID_BASE = 2_000_000_000  # same as child.SANDBOX_UID_BASE: the sandbox uid is this + pid
+SANDBOX_ENV = {
+    "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    "LANG": "C.UTF-8",
+    "LC_ALL": "C.UTF-8",
+    # glibc reserves 64 MB of address space per thread arena: keep threads within RLIMIT_AS.
+    "MALLOC_ARENA_MAX": "2",
+}
 
 
 @dataclass(frozen=True)
 class ScriptLimits:
-    """Limits of one run; `cpu_s` defaults to the wall-clock timeout rounded up, plus one."""
+    """Limits of one run; `cpu_s` defaults to the wall-clock timeout rounded up, plus one.
+
+    `memory_mb` bounds the worker's address space (RLIMIT_AS), interpreter included (~35 MB of
+    it); `max_processes` the processes and threads of the run; `max_output_bytes` the kept log
+    bytes, the serialised output and each file the script writes.
+    """
 
     timeout_s: float = 5.0
     memory_mb: int = 256
@@ -40,15 +86,27 @@ class ScriptLimits:
     max_processes: int = 16
     max_output_bytes: int = 1_000_000
 
+    def __post_init__(self) -> None:
+        if not self.timeout_s > 0:
+            raise ValueError(f"timeout_s must be positive, not {self.timeout_s!r}")
+        for name in ("memory_mb", "max_processes", "max_output_bytes"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, not {getattr(self, name)!r}")
+        if self.cpu_s is not None and self.cpu_s < 1:
+            raise ValueError(f"cpu_s must be at least 1, not {self.cpu_s!r}")
+
+    @property
+    def effective_cpu_s(self) -> int:
+        return self.cpu_s if self.cpu_s is not None else math.ceil(self.timeout_s) + 1
+
     def to_job(self) -> dict[str, Any]:
-        cpu = self.cpu_s if self.cpu_s is not None else math.ceil(self.timeout_s) + 1
-        return {"timeout_s": self.timeout_s, "memory_mb": self.memory_mb, "cpu_s": cpu,
+        return {"timeout_s": self.timeout_s, "memory_mb": self.memory_mb, "cpu_s": self.effective_cpu_s,
                 "max_processes": self.max_processes, "max_output_bytes": self.max_output_bytes}
 
 
 @dataclass(frozen=True)
 class ScriptResult:
-    """`{output, logs}` of a run, with how it ended: `ok`, `error`, `timeout`, `memory`, `killed`…"""
+    """`{output, logs}` of a run and how it ended (`exit_status`, see the module docstring)."""
 
     ok: bool
     output: Any
@@ -57,86 +115,405 @@ class ScriptResult:
     error: str | None = None
     duration_ms: float = 0.0
 
+    @property
+    def references(self) -> dict[str, Any]:
+        return {"duration_ms": self.duration_ms, "exit_status": self.exit_status}
+
+
+class _RunnerError(Exception):
+    """The runner could not start or talk to a supervisor."""
+
 
 class ScriptRunner:
-    """Thread-safe; one per engine process."""
+    """Runs scripts in sandboxed processes. Thread-safe; one per engine process; `close()` it."""
 
     def __init__(self, warm: int = 1, python: str = sys.executable) -> None:
         self._python = python
-        self._warm_target = warm
-        self._lock = threading.Lock()
-        self._warm: list[subprocess.Popen[bytes]] = []
+        self._target = max(0, int(warm))
+        self._cond = threading.Condition()
+        self._pool: list[_Process] = []
         self._closed = False
-        for _ in range(warm):
-            self._warm.append(self._spawn())
+        self._stats = {"runs": 0, "forked": 0, "cold_starts": 0, "waited_for_warm": 0, "spawn_failures": 0}
+        self._kill_binary = shutil.which("kill", path=SANDBOX_ENV["PATH"])
+        self._zygote: _Zygote | None = None
+        self._zygote_lock = threading.Lock()
+        self._zygote_failures = 0
+        self._thread: threading.Thread | None = None
+        if self._target:
+            self._thread = threading.Thread(target=self._keep_warm, name="script-runner-warm", daemon=True)
+            self._thread.start()
 
-    def _spawn(self) -> subprocess.Popen[bytes]:
-        return subprocess.Popen(
-            [self._python, "-I", SUPERVISOR],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-            close_fds=True,
-        )
-
-    def _refill(self) -> None:
-        with self._lock:
-            if self._closed or len(self._warm) >= self._warm_target:
-                return
-        proc = self._spawn()
-        with self._lock:
-            if self._closed:
-                _kill_group(proc)
-            else:
-                self._warm.append(proc)
-
-    def _take(self) -> subprocess.Popen[bytes]:
-        with self._lock:
-            proc = self._warm.pop() if self._warm else None
-        if self._warm_target:
-            threading.Thread(target=self._refill, daemon=True).start()
-        return proc if proc is not None else self._spawn()
+    # ------------------------------------------------------------------ public
 
     def run(self, source: str, params: dict[str, Any], input: Any, context: dict[str, Any],  # noqa: A002
             limits: ScriptLimits) -> ScriptResult:
         """Run `main(params, input, context)` of `source`; never raises for script problems."""
-        started = time.monotonic()
+        started = time.perf_counter()
+
+        def failed(exit_status: str, error: str) -> ScriptResult:
+            return ScriptResult(False, None, [], exit_status, error, (time.perf_counter() - started) * 1000)
+
         try:
-            job = json.dumps({"source": source, "params": params, "input": input, "context": context,
-                              "limits": limits.to_job()}, default=str).encode()
-        except (TypeError, ValueError) as exc:
-            return ScriptResult(False, None, [], "error", f"params/input are not JSON-serialisable: {exc}")
-        proc = self._take()
+            job = orjson.dumps({"source": source, "params": params, "input": input, "context": context,
+                                "limits": limits.to_job()}, default=str, option=orjson.OPT_NON_STR_KEYS)
+        except (TypeError, orjson.JSONEncodeError) as exc:
+            return failed("error", f"params, input or context are not JSON-serialisable: {exc}")
+        with self._cond:
+            self._stats["runs"] += 1
+        proc = None
+        for _ in range(2):  # a warm supervisor found dead when sent the job: try once more
+            try:
+                proc = self._take()
+            except _RunnerError as exc:
+                return failed("runner_error", str(exc))
+            try:
+                proc.send(job)
+                break
+            except OSError:
+                proc.kill()
+                proc = None
+        if proc is None:
+            return failed("runner_error", "the script runner process died before taking the job")
+        raw, answered = b"", False
         try:
-            out, _ = proc.communicate(job, timeout=limits.timeout_s + GRACE_S)
-        except subprocess.TimeoutExpired:
-            _kill_group(proc)
-            elapsed = (time.monotonic() - started) * 1000
-            return ScriptResult(False, None, [], "timeout", f"timed out after {limits.timeout_s} s", elapsed)
+            raw, answered = proc.receive(limits.timeout_s + GRACE_S)
         finally:
-            if proc.returncode is None:
-                _kill_group(proc)
-        elapsed = (time.monotonic() - started) * 1000
+            if answered:  # it reaps what the script left and exits: don't wait for that
+                _REAPER.put(proc)
+            else:
+                self._kill_sandbox(proc)
+                proc.kill()
+        if not answered:
+            return failed("timeout", f"the script timed out after {limits.timeout_s:g} s "
+                                     "(its runner did not answer and was killed)")
         try:
-            raw = json.loads(out)
-        except ValueError:
-            return ScriptResult(False, None, [], "killed", f"the script runner died (exit {proc.returncode})", elapsed)
-        return ScriptResult(raw["ok"], raw.get("output"), raw.get("logs", []), raw["exit_status"],
-                            raw.get("error"), elapsed)
+            data = orjson.loads(raw)
+            return ScriptResult(
+                ok=bool(data["ok"]),
+                output=data.get("output"),
+                logs=[str(line) for line in data.get("logs") or []],
+                exit_status=str(data["exit_status"]),
+                error=data.get("error"),
+                duration_ms=(time.perf_counter() - started) * 1000,
+            )
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            return failed("runner_error", "the script runner died without a result")
+
+    def wait_warm(self, timeout: float = BOOT_TIMEOUT_S) -> bool:
+        """Block until `warm` supervisors are ready (engine start-up, tests); False on timeout."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while len(self._pool) < self._target and not self._closed:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(left)
+            return not self._closed
+
+    def stats(self) -> dict[str, int]:
+        """Counters: runs; supervisors `forked` by the zygote or started cold (`cold_starts`);
+        runs that found no warm supervisor ready (`waited_for_warm`); `spawn_failures`; `warm`
+        (ready now)."""
+        with self._cond:
+            return {**self._stats, "warm": len(self._pool)}
 
     def close(self) -> None:
-        """Stop the warm supervisors."""
-        with self._lock:
+        """Kill the warm supervisors and the zygote, start no more. Runs in progress finish."""
+        with self._cond:
             self._closed = True
-            warm, self._warm = self._warm, []
-        for proc in warm:
-            _kill_group(proc)
+            pool, self._pool = self._pool, []
+            self._cond.notify_all()
+        for proc in pool:
+            proc.kill()
+        with self._zygote_lock:
+            if self._zygote is not None:
+                self._zygote.close()
+                self._zygote = None
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(1.0)
+
+    def __enter__(self) -> ScriptRunner:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ----------------------------------------------------------------- private
+
+    def _new_supervisor(self) -> _Process:
+        """A booted supervisor: forked by the zygote when we keep one, else started cold."""
+        if self._target:
+            with self._zygote_lock:
+                if not self._closed and self._zygote_failures < 3:
+                    try:
+                        if self._zygote is None or not self._zygote.alive():
+                            if self._zygote is not None:
+                                self._zygote.close()
+                            self._zygote = _Zygote(self._python)
+                        proc = self._zygote.fork()
+                        self._zygote_failures = 0
+                        with self._cond:
+                            self._stats["forked"] += 1
+                        return proc
+                    except _RunnerError as exc:
+                        self._zygote_failures += 1
+                        log.warning("script runner: zygote failed, starting supervisors cold: %s", exc)
+                        if self._zygote is not None:
+                            self._zygote.close()
+                            self._zygote = None
+        with self._cond:
+            self._stats["cold_starts"] += 1
+        return _Process.start(self._python)
+
+    def _take(self) -> _Process:
+        with self._cond:
+            if self._closed:
+                raise _RunnerError("the script runner is closed")
+            proc = None
+            while self._pool:
+                candidate = self._pool.pop(0)
+                if candidate.alive():
+                    proc = candidate
+                    break
+                candidate.kill()
+            self._cond.notify_all()  # the warm-keeping thread starts the replacement now
+            if proc is None and self._target:
+                self._stats["waited_for_warm"] += 1
+        return proc if proc is not None else self._new_supervisor()
+
+    def _keep_warm(self) -> None:
+        failures = 0
+        while True:
+            with self._cond:
+                while not self._closed and len(self._pool) >= self._target:
+                    self._cond.wait()
+                if self._closed:
+                    return
+            try:
+                proc = self._new_supervisor()
+            except Exception as exc:  # noqa: BLE001 - keep trying, slower and slower
+                failures += 1
+                with self._cond:
+                    self._stats["spawn_failures"] += 1
+                    log.warning("script runner: %s (retrying)", exc)
+                    self._cond.wait(min(30.0, 0.5 * 2**failures))
+                continue
+            failures = 0
+            with self._cond:
+                if self._closed:
+                    proc.kill()
+                    return
+                self._pool.append(proc)
+                self._cond.notify_all()
+
+    def _kill_sandbox(self, proc: _Process) -> None:
+        """The supervisor hangs: kill every process of its sandbox uid, wherever it is."""
+        if os.geteuid() != 0 or self._kill_binary is None:
+            return
+        uid = SANDBOX_UID_BASE + proc.pid
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
+            subprocess.run([self._kill_binary, "-s", "KILL", "--", "-1"], user=uid, group=uid,
+                           extra_groups=[], env=SANDBOX_ENV, stdin=subprocess.DEVNULL,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=5, check=False)
 
 
-def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    """SIGKILL the supervisor's whole process group and reap it."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(5)
+class _Process:
+    """A supervisor (or the zygote): its pid, a pidfd to follow it, and its job and answer pipes.
+
+    Started cold it is our child (`popen`, reaped by us); forked by the zygote it is not (the
+    zygote's kernel reaps it), so its exit is followed through the pidfd, and it is killed through
+    the pidfd too, which cannot hit another process that reused the pid.
+    """
+
+    def __init__(self, pid: int, stdin: int, stdout: int, popen: subprocess.Popen[bytes] | None = None) -> None:
+        self.pid = pid
+        self.stdin = stdin
+        self.stdout = stdout
+        self.popen = popen
+        try:
+            self.pidfd = os.pidfd_open(pid)
+        except OSError:  # it is gone already
+            self.pidfd = -1
+        self._lock = threading.Lock()
+
+    @classmethod
+    def start(cls, python: str, *args: str, pass_fds: tuple[int, ...] = (),
+              timeout: float = BOOT_TIMEOUT_S) -> _Process:
+        """Start `child.py` cold and wait for its ready byte; raises _RunnerError."""
+        try:
+            popen = subprocess.Popen(
+                [python, "-I", "-S", CHILD, ORJSON_DIR, *args],
+                stdin=subprocess.DEVNULL if args else subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+                close_fds=True,
+                pass_fds=pass_fds,
+                env=SANDBOX_ENV,
+                cwd="/",
+            )
+        except OSError as exc:
+            raise _RunnerError(f"cannot start the script runner ({python}): {exc}") from exc
+        assert popen.stdout is not None
+        stdin = os.dup(popen.stdin.fileno()) if popen.stdin is not None else -1
+        proc = cls(popen.pid, stdin, os.dup(popen.stdout.fileno()), popen)
+        for pipe in (popen.stdin, popen.stdout):
+            if pipe is not None:
+                pipe.close()
+        proc.wait_ready(timeout)
+        return proc
+
+    def alive(self) -> bool:
+        if self.pidfd < 0:
+            return False
+        return not select.select([self.pidfd], [], [], 0)[0]
+
+    def wait_ready(self, timeout: float) -> None:
+        """Read the ready byte: b"R", or b"E" and why it cannot serve. Kills it on failure."""
+        try:
+            ready, _, _ = select.select([self.stdout], [], [], timeout)
+            first = os.read(self.stdout, 1) if ready else b""
+        except OSError as exc:
+            self.kill()
+            raise _RunnerError(f"the script runner failed to start: {exc}") from exc
+        if first == b"R":
+            return
+        detail = "it did not start in time" if not ready else "it exited"
+        if first == b"E":
+            rest, _ = self.receive(5.0)
+            detail = rest.decode(errors="replace").strip()
+        self.kill()
+        raise _RunnerError(f"the script runner failed to start: {detail}")
+
+    def send(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self.stdin, view):]
+        self._close_fd("stdin")
+
+    def receive(self, timeout: float) -> tuple[bytes, bool]:
+        """Everything it writes until EOF; (bytes, False) if the timeout passed first."""
+        deadline = time.monotonic() + timeout
+        chunks: list[bytes] = []
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return b"".join(chunks), False
+            ready, _, _ = select.select([self.stdout], [], [], left)
+            if ready:
+                chunk = os.read(self.stdout, 1 << 20)
+                if not chunk:
+                    return b"".join(chunks), True
+                chunks.append(chunk)
+
+    def wait(self, timeout: float) -> bool:
+        """True once it has exited (and, our child, been reaped)."""
+        if self.popen is not None:
+            try:
+                self.popen.wait(timeout)
+                return True
+            except subprocess.TimeoutExpired:
+                return False
+        return self.pidfd < 0 or bool(select.select([self.pidfd], [], [], timeout)[0])
+
+    def kill(self) -> None:
+        """SIGKILL its whole process group (while it lives: the group id is its pid), reap, close."""
+        if self.alive():
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError, PermissionError, OSError):
+                signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
+        self.wait(5.0)
+        for name in ("stdin", "stdout", "pidfd"):
+            self._close_fd(name)
+
+    def _close_fd(self, name: str) -> None:
+        with self._lock:
+            fd = getattr(self, name)
+            setattr(self, name, -1)
+        if fd >= 0:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+class _Zygote:
+    """The fork server (`child.zygote`): one booted interpreter that forks fresh supervisors."""
+
+    def __init__(self, python: str) -> None:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            self._proc = _Process.start(python, "--zygote", str(theirs.fileno()), pass_fds=(theirs.fileno(),))
+        finally:
+            theirs.close()
+        ours.settimeout(FORK_TIMEOUT_S)
+        self._sock = ours
+
+    def alive(self) -> bool:
+        return self._proc.alive()
+
+    def fork(self) -> _Process:
+        """A new supervisor, booted (callers serialise: one request at a time)."""
+        job_r, job_w = os.pipe()
+        answer_r, answer_w = os.pipe()
+        try:
+            socket.send_fds(self._sock, [b"F"], [job_r, answer_w])
+            reply = b""
+            while len(reply) < 8:
+                chunk = self._sock.recv(8 - len(reply))
+                if not chunk:
+                    raise _RunnerError("the zygote exited")
+                reply += chunk
+        except OSError as exc:  # socket.timeout included
+            for fd in (job_w, answer_r):
+                os.close(fd)
+            raise _RunnerError(f"the zygote did not fork: {exc}") from exc
+        except BaseException:
+            for fd in (job_w, answer_r):
+                os.close(fd)
+            raise
+        finally:
+            os.close(job_r)
+            os.close(answer_w)
+        (pid,) = struct.unpack("!q", reply)
+        if pid <= 0:
+            for fd in (job_w, answer_r):
+                os.close(fd)
+            raise _RunnerError("the zygote refused the request")
+        proc = _Process(pid, job_w, answer_r)
+        proc.wait_ready(FORK_TIMEOUT_S)
+        return proc
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self._sock.close()
+        self._proc.kill()
+
+
+class _Reaper:
+    """Waits for answered supervisors to finish their clean-up and exit, off the latency path;
+    kills the process group of one that takes longer than `REAP_TIMEOUT_S`."""
+
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue[_Process] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def put(self, proc: _Process) -> None:
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._loop, name="script-runner-reaper", daemon=True)
+                self._thread.start()
+        self._queue.put(proc)
+
+    def _loop(self) -> None:
+        while True:
+            proc = self._queue.get()
+            try:
+                if not proc.wait(REAP_TIMEOUT_S):
+                    log.warning("script runner: supervisor %s did not exit after answering; killed", proc.pid)
+                proc.kill()
+            except Exception:  # noqa: BLE001 - never let the reaper die
+                log.exception("script runner: reaping supervisor %s failed", proc.pid)
+
+
+_REAPER = _Reaper()

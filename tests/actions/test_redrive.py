@@ -1,10 +1,10 @@
-"""Which dead letters a redrive picks, and how it rebuilds the original action id."""
+"""Which dead letters a redrive picks, whether it sends one again, and how it rebuilds the original action id."""
 
 from __future__ import annotations
 
 import orjson
 
-from actions.redrive import parse_records
+from actions.redrive import next_redrive_key, parse_records
 
 CONTEXT = {"event": {"id": "e1"}, "events": {}, "match": {"group": {"host": "h"}, "fired_at": 5, "value": None,
                                                         "window_start": None, "window_end": None},
@@ -35,3 +35,23 @@ def test_the_rebuilt_run_has_the_original_action_id() -> None:
     assert single.run(0.0).action_id == "k"
     assert second.run(0.0).action_id == "k.1"
     assert single.execution().group == {"host": "h"}
+
+
+def test_selection_by_rule_and_time_combined() -> None:
+    [record] = parse_records([letter("k", rule="cpu", failed_at_ms=2000)])
+    assert not record.selected("cpu", 2001)
+    assert not record.selected("mem", 1000)
+    assert record.selected("r1", 1999)
+
+
+def test_a_dead_letter_without_failure_time_is_picked_only_without_since() -> None:
+    raw = orjson.loads(letter("k"))
+    del raw["failed_at_ms"]
+    [record] = parse_records([orjson.dumps(raw)])
+    assert record.selected(None, None) and not record.selected(None, 1)
+
+
+def test_redrive_keys_count_up_until_one_succeeds() -> None:
+    assert next_redrive_key("k", {}) == "k:redrive:1"
+    assert next_redrive_key("k", {"k:redrive:1": "fail", "k:redrive:2": "fail"}) == "k:redrive:3"
+    assert next_redrive_key("k", {"k:redrive:1": "fail", "k:redrive:2": "success"}) is None

@@ -5,8 +5,11 @@ Each test gets its own topics and recovery folder, so tests never see each other
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -17,6 +20,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import orjson
+import requests
 from confluent_kafka import Consumer, TopicPartition
 
 from cepflow.settings import Settings
@@ -37,6 +41,30 @@ def wait_until(check: Callable[[], T], timeout: float, what: str, interval: floa
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}; last value: {value!r}")
         time.sleep(interval)
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def metrics_env(port: int, workdir: Path) -> dict[str, str]:
+    """Environment of an engine serving `/metrics` on `port` (it writes `dataflow.json` in `workdir`)."""
+    return {"BYTEWAX_DATAFLOW_API_ENABLED": "true", "BYTEWAX_DATAFLOW_API_PORT": str(port),
+            "BYTEWAX_DATAFLOW_API_CACHE_PATH": str(workdir)}
+
+
+def metric(port: int, name: str, **labels: str) -> float | None:
+    """A sample of an engine's Prometheus `/metrics` (BYTEWAX_DATAFLOW_API_ENABLED) with these labels."""
+    text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    for line in text.splitlines():
+        sample, _, number = line.rpartition(" ")
+        metric_name, _, label_text = sample.partition("{")
+        if metric_name == name and all(f'{k}="{v}"' in label_text for k, v in labels.items()):
+            return float(number)
+    return None
 
 
 @dataclass
@@ -74,11 +102,18 @@ class StackEnv:
         settings = self.settings()
         ensure_topics(settings.brokers, topic_plan(settings))
 
-    def produce(self, values: list[bytes | dict[str, Any]], topic: str | None = None) -> None:
+    def produce(
+        self,
+        values: list[bytes | dict[str, Any]],
+        topic: str | None = None,
+        key: bytes | Callable[[Any], bytes] | None = None,
+    ) -> None:
+        """Send `values` in order. Messages with the same `key` (bytes, or a function of the value)
+        land in one partition, so they are read in the order sent."""
         producer = ReliableProducer([self.brokers])
         for value in values:
             raw = value if isinstance(value, bytes) else orjson.dumps(value)
-            producer.send(OutMessage(topic or self.events_topic, raw))
+            producer.send(OutMessage(topic or self.events_topic, raw, key=key(value) if callable(key) else key))
         producer.flush()
 
     def read_topic(self, topic: str, timeout: float = 10.0) -> list[Any]:
@@ -106,23 +141,45 @@ class StackEnv:
 
 
 class EngineProcess:
-    """`python -m bytewax.run dataflow.flow:flow` with recovery, as deployed."""
+    """`python -m bytewax.run dataflow.flow:flow` with recovery, as deployed.
 
-    def __init__(self, stack: StackEnv, workdir: Path, snapshot_s: int = 1) -> None:
+    One process of a cluster: `cluster=(process id, addresses)`; the processes of a cluster on one
+    machine share one recovery folder (`recovery`) of `partitions` partitions, created by the first
+    one started. `name` names the log file; `env` adds to the stack's environment.
+    """
+
+    def __init__(
+        self,
+        stack: StackEnv,
+        workdir: Path,
+        snapshot_s: int = 1,
+        *,
+        recovery: Path | None = None,
+        partitions: int = 1,
+        cluster: tuple[int, str] | None = None,
+        name: str = "engine",
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.stack = stack
-        self.recovery = workdir / "recovery"
-        self.log_path = workdir / "engine.log"
+        self.recovery = recovery or workdir / "recovery"
+        self.partitions = partitions
+        self.cluster = cluster
+        self.env = env or {}
+        self.log_path = workdir / f"{name}.log"
         self.snapshot_s = snapshot_s
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, extra_args: list[str] | None = None) -> EngineProcess:
         if not self.recovery.exists():
             self.recovery.mkdir(parents=True)
-            subprocess.run([sys.executable, "-m", "bytewax.recovery", str(self.recovery), "1"], check=True)
+            subprocess.run([sys.executable, "-m", "bytewax.recovery", str(self.recovery), str(self.partitions)],
+                           check=True)
+        if self.cluster is not None:
+            extra_args = ["-i", str(self.cluster[0]), "-a", self.cluster[1], *(extra_args or [])]
         args = [sys.executable, "-m", "bytewax.run", "dataflow.flow:flow", "-r", str(self.recovery),
                 "-s", str(self.snapshot_s), "-b", str(self.snapshot_s * 5), *(extra_args or [])]
         log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(args, cwd=ROOT, env={**os.environ, **self.stack.env()},
+        self.proc = subprocess.Popen(args, cwd=ROOT, env={**os.environ, **self.stack.env(), **self.env},
                                      stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         return self
 
@@ -136,13 +193,39 @@ class EngineProcess:
             self.proc.wait(10)
 
     def stop(self) -> None:
-        if self.alive():
-            assert self.proc is not None
-            os.killpg(self.proc.pid, signal.SIGINT)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        stop_all([self])
+
+    def committed_state_keys(self, step_id: str) -> set[str]:
+        """Keys of `step_id` with state in a snapshot before the resume epoch: what a restart resumes with.
+
+        The resume epoch is the lowest frontier of the workers of the latest execution.
+        """
+        fronts: list[tuple[int, int, int]] = []
+        snaps: list[tuple[str, int]] = []
+        for part in self.recovery.glob("part-*.sqlite3"):
+            with contextlib.closing(sqlite3.connect(part)) as db:
+                fronts += db.execute("SELECT ex_num, worker_index, worker_frontier FROM fronts").fetchall()
+                snaps += db.execute("SELECT state_key, snap_epoch FROM snaps"
+                                    " WHERE step_id = ? AND ser_change IS NOT NULL", (step_id,)).fetchall()
+        if not fronts:
+            return set()
+        latest = max(ex for ex, _, _ in fronts)
+        resume = min(frontier for ex, _, frontier in fronts if ex == latest)
+        return {key for key, epoch in snaps if epoch < resume}
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+def stop_all(processes: list[EngineProcess]) -> None:
+    """SIGINT to every process at once (a cluster process waits for its peers), SIGKILL after 10 s."""
+    running = [p for p in processes if p.alive()]
+    for process in running:
+        assert process.proc is not None
+        os.killpg(process.proc.pid, signal.SIGINT)
+    for process in running:
+        assert process.proc is not None
+        try:
+            process.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()

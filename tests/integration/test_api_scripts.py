@@ -7,12 +7,22 @@ import time
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
+from storage.models.exec_log import ExecLog
+from storage.repositories.rules import RuleRepository
 from tests.integration.cli import cepflow
 from tests.integration.harness import wait_until
-from tests.integration.test_actions_stream import rows_of
 
 pytestmark = pytest.mark.integration
+
+
+def rows_of(sessions, name: str) -> list[ExecLog]:  # noqa: ANN001
+    with sessions() as session:
+        rule = RuleRepository(session).get(name)
+        if rule is None:
+            return []
+        return list(session.scalars(select(ExecLog).where(ExecLog.rule_id == rule.id).order_by(ExecLog.id)))
 
 
 def write_apis(tmp_path: Path, unique: str) -> Path:

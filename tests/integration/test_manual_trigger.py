@@ -1,108 +1,141 @@
-"""Manual trigger (RULES.md §8) on the real database and a real receiver, in-process and via the CLI."""
+"""Manual trigger (RULES.md §8) on the real database and a real receiver: in-process, the way an
+application calls `manual_trigger`, and through the `cepflow trigger` command.
+
+`get_settings()` and `get_resources()` are cached per process, so the `rule` fixture points this
+process at the test's stack and builds fresh resources, and disposes of them afterwards.
+"""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 import orjson
 import pytest
-from sqlalchemy import select
 
-from cepflow import resources as process_resources
 from actions.manual import manual_trigger
+from cepflow import resources as process_resources
 from cepflow.receiver import Receiver
 from cepflow.settings import get_settings
-from storage.models.exec_log import ExecLog
-from storage.repositories.rules import RuleRepository
 from storage.uow import unit_of_work
 from tests.integration.cli import cepflow
+from tests.integration.detections import AppliedRules
 
 pytestmark = pytest.mark.integration
+
+HOT = {"host": "web-1", "value": 95}
+COLD = {"host": "web-1", "value": 10}
+
+
+def _reset_process_resources() -> None:
+    """Forget this process's settings and resources, closing the database pool they opened."""
+    get_settings.cache_clear()
+    old, process_resources._resources = process_resources._resources, None  # noqa: SLF001
+    if old is not None and "sessions" in old.__dict__:
+        old.sessions.kw["bind"].dispose()
 
 
 @pytest.fixture()
 def receiver() -> Iterator[Receiver]:
-    with Receiver(delay_s=0.5) as receiver:
+    with Receiver() as receiver:
         yield receiver
 
 
 @pytest.fixture()
-def rule(stack, receiver, monkeypatch, tmp_path, unique) -> Iterator[str]:  # noqa: ANN001
+def applied(stack, sessions, receiver, monkeypatch, unique) -> Iterator[AppliedRules]:  # noqa: ANN001
+    """One rule `manual-<unique>`: value > 90, grouped by host, one webhook to the receiver."""
     for key, value in stack.env().items():
         monkeypatch.setenv(key, value)
-    get_settings.cache_clear()
-    process_resources._resources = None  # noqa: SLF001 - a fresh process's resources for this test
-    name = f"manual-{unique}"
-    path = tmp_path / "rule.yaml"
-    path.write_text(f"""
-name: {name}
-where: {{field: value, op: gt, value: 90}}
-group_by: [host]
-action: {{endpoint: "{receiver.url('/m')}", body: {{host: "{{{{ event.host }}}}"}}}}
-""")
-    cepflow(stack, "rules", "apply", str(path))
-    yield name
-    get_settings.cache_clear()
-    process_resources._resources = None  # noqa: SLF001
+    _reset_process_resources()
+    doc = {"name": f"manual-{unique}", "where": {"field": "value", "op": "gt", "value": 90}, "group_by": ["host"],
+           "action": {"endpoint": receiver.url("/m"), "body": {"host": "{{ event.host }}"}}}
+    with AppliedRules(sessions).apply(doc) as rules:
+        yield rules
+    _reset_process_resources()
 
 
-def rows(sessions, name: str) -> list[ExecLog]:  # noqa: ANN001
-    with sessions() as session:
-        rule_id = RuleRepository(session).get(name).id
-        return list(session.scalars(select(ExecLog).where(ExecLog.rule_id == rule_id).order_by(ExecLog.id)))
+@pytest.fixture()
+def rule(applied: AppliedRules) -> str:
+    [name] = applied.ids
+    return name
 
 
-def test_condition_not_met_is_a_dry_run_with_explanation(rule, receiver, sessions):
-    result = manual_trigger(rule, {"host": "web-1", "value": 10}, executed_by="alice")
-    assert result["status"] == "dry_run" and result["condition_met"] is False
+def logged(applied: AppliedRules) -> list[tuple[str, str | None, str]]:
+    return [(r.status, r.reason, r.executed_by) for r in applied.rows()]
+
+
+def test_condition_not_met_is_a_dry_run_with_the_explanation(rule, applied, receiver):
+    result = manual_trigger(rule, COLD, executed_by="alice")
+    assert (result["status"], result["condition_met"]) == ("dry_run", False)
     assert result["explain"][0] | {"actual": 10, "result": False} == result["explain"][0]
     assert receiver.requests == []
-    [row] = rows(sessions, rule)
-    assert (row.status, row.reason, row.executed_by) == ("dry_run", "condition not met", "alice")
+    assert logged(applied) == [("dry_run", "condition not met", "alice")]
+    [row] = applied.rows()
+    assert row.references["explain"] == result["explain"] and row.references["actions"] == []
 
 
-def test_condition_met_runs_the_actions(rule, receiver, sessions):
-    result = manual_trigger(rule, {"host": "web-1", "value": 95}, executed_by="bob")
-    assert result["status"] == "success" and result["condition_met"] is True and result["duration_ms"] > 0
-    assert [r.json for r in receiver.requests] == [{"host": "web-1"}]
-    [row] = rows(sessions, rule)
-    assert (row.status, row.executed_by) == ("success", "bob")
+def test_condition_met_runs_the_actions_in_a_session_of_its_own(rule, applied, receiver):
+    result = manual_trigger(rule, HOT, executed_by="bob")
+    assert (result["status"], result["condition_met"]) == ("success", True) and result["duration_ms"] > 0
+    [request] = receiver.requests
+    assert request.json == {"host": "web-1"}
+    assert logged(applied) == [("success", None, "bob")]  # committed: another session sees it
+    [row] = applied.rows()
+    assert request.headers["webhook-id"] == row.idempotency_key
+    pool = process_resources.get_resources().sessions.kw["bind"].pool
+    assert pool.checkedout() == 0  # the session it opened gave its connection back
 
 
-def test_dry_run_flag_runs_nothing(rule, receiver, sessions):
-    result = manual_trigger(rule, {"host": "web-1", "value": 95}, dry_run=True)
-    assert result["status"] == "dry_run" and result["condition_met"] is True
+def test_dry_run_runs_nothing(rule, applied, receiver):
+    result = manual_trigger(rule, HOT, executed_by="carol", dry_run=True)
+    assert (result["status"], result["condition_met"]) == ("dry_run", True)
     assert receiver.requests == []
-    assert [(r.status, r.reason) for r in rows(sessions, rule)] == [("dry_run", "dry run requested")]
+    assert logged(applied) == [("dry_run", "dry run requested", "carol")]
 
 
-def test_with_a_session_the_row_waits_for_the_callers_commit(rule, receiver, sessions):
+def test_in_the_callers_session_the_row_waits_for_the_callers_commit(rule, applied, sessions, receiver):
     with unit_of_work(sessions) as session:
-        manual_trigger(rule, {"host": "web-2", "value": 10}, session=session)
-        assert rows(sessions, rule) == []  # not committed yet
-    assert [r.status for r in rows(sessions, rule)] == ["dry_run"]
+        result = manual_trigger(rule, HOT, executed_by="app", session=session)
+        assert result["status"] == "success" and len(receiver.requests) == 1
+        assert applied.rows() == []  # not committed yet
+    assert logged(applied) == [("success", None, "app")]
+
+    with pytest.raises(RuntimeError), unit_of_work(sessions) as session:
+        manual_trigger(rule, COLD, executed_by="app", session=session)
+        raise RuntimeError("the caller fails")
+    assert logged(applied) == [("success", None, "app")]  # rolled back with the caller
 
 
-def test_concurrent_triggers_of_one_group_give_one_success_and_one_locked(rule, receiver, sessions):
-    results: list[dict] = []
-    threads = [threading.Thread(target=lambda: results.append(manual_trigger(rule, {"host": "web-3", "value": 99})))
-               for _ in range(2)]
+def test_concurrent_triggers_of_one_group_give_one_success_and_one_locked(rule, applied, receiver):
+    receiver.delay_s = 1.0  # the first holds the (rule, group) lock while its webhook is answered
+    start = threading.Barrier(2)
+    results: list[dict[str, Any]] = []
+
+    def trigger(name: str) -> None:
+        start.wait()
+        results.append(manual_trigger(rule, HOT, executed_by=name))
+
+    threads = [threading.Thread(target=trigger, args=(name,)) for name in ("t1", "t2")]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(30)
     assert sorted((r["status"], r["reason"]) for r in results) == [("skipped", "locked"), ("success", None)]
     assert len(receiver.requests) == 1
-    assert sorted(r.status for r in rows(sessions, rule)) == ["skipped", "success"]
+    assert sorted((status, reason) for status, reason, _ in logged(applied)) == [("skipped", "locked"),
+                                                                                  ("success", None)]
 
 
-def test_cli_trigger(stack, rule, receiver):
-    out = cepflow(stack, "trigger", rule, "--payload", '{"host": "web-4", "value": 97}', "--by", "ops-cli")
-    assert orjson.loads(out.stdout)["status"] == "success"
-    dry = cepflow(stack, "trigger", rule, "--payload", '{"value": 1}', "--dry-run")
-    assert orjson.loads(dry.stdout)["status"] == "dry_run"
+def test_the_trigger_command(stack, rule, applied, receiver):
+    out = cepflow(stack, "trigger", rule, "--payload", orjson.dumps(HOT).decode(), "--by", "ops")
+    assert orjson.loads(out.stdout)["status"] == "success" and len(receiver.requests) == 1
+    dry = cepflow(stack, "trigger", rule, "--payload", orjson.dumps(HOT).decode(), "--dry-run")
+    assert orjson.loads(dry.stdout) | {"status": "dry_run", "condition_met": True} == orjson.loads(dry.stdout)
+    assert len(receiver.requests) == 1
+    assert logged(applied) == [("success", None, "ops"), ("dry_run", "dry run requested", "cli")]
     bad = cepflow(stack, "trigger", rule, "--payload", "[1]", check=False)
     assert bad.returncode == 2 and "--payload: must be a JSON object" in bad.stderr
-    missing = cepflow(stack, "trigger", "no-such-rule-anywhere", check=False)
-    assert missing.returncode == 2 and "no-such-rule-anywhere" in missing.stderr
+    missing = cepflow(stack, "trigger", f"no-such-rule-{rule}", check=False)
+    assert missing.returncode == 2 and f"no-such-rule-{rule}" in missing.stderr
+

@@ -1,0 +1,338 @@
+"""The figures of BENCH.md, one function each, against the real local Kafka and PostgreSQL.
+
+Timing never includes engine start-up: a drain is timed from the first `bench_begin` sentinel's
+webhook (the head of a partition) to the last `bench_end` one (the tails), both recorded by the
+bench's receiver on loopback. Rule sets are installed by the caller (installing costs ~4 ms a
+rule), so one set serves every figure that uses it.
+"""
+
+from __future__ import annotations
+
+import signal
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
+
+from bench.stack import BROKERS, PARTITIONS, BenchDatabase, Engine, log, preload, sentinel
+from bench.workload import EVENT_RATE, events
+from cepflow.receiver import ReceivedRequest, Receiver
+from storage.models import ExecLog
+
+SENTINELS = ("begin", "end")
+
+
+def sentinel_rules(receiver: Receiver) -> list[dict[str, Any]]:
+    """One webhook per sentinel event; a year of allowed lateness, so a sentinel is never late."""
+    return [{"name": f"bench-{kind}", "match": {"type": f"bench_{kind}"}, "time": {"allowed_lateness": "365d"},
+             "action": {"endpoint": receiver.url(f"/{kind}"), "body": {"p": "{{ event.p }}"}}}
+            for kind in SENTINELS]
+
+
+def serialise(count: int, start_ms: int, seed: int = 7) -> list[bytes]:
+    return [orjson.dumps(event) for event in events(count, start_ms, seed)]
+
+
+def span_of(count: int, start_ms: int) -> tuple[int, int]:
+    """(first, last) event time of `events(count, start_ms)`: where the sentinels go."""
+    return start_ms - 1000, start_ms + (count * 1000) // EVENT_RATE
+
+
+def consume_limit(topic: str, count: int, batch: int = 1000) -> float:
+    """Figure 1: one process consuming `topic` with confluent-kafka and parsing each value with
+    orjson (the engine's parser) — events/s, from the first message to the last."""
+    consumer = Consumer({"bootstrap.servers": BROKERS, "group.id": f"bench-limit-{uuid.uuid4().hex}",
+                         "enable.auto.commit": False})
+    consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(PARTITIONS)])
+    seen, started = 0, 0.0
+    deadline = time.monotonic() + 300
+    try:
+        while seen < count and time.monotonic() < deadline:
+            messages = consumer.consume(num_messages=batch, timeout=1.0)
+            if messages and not started:
+                started = time.perf_counter()
+            for msg in messages:
+                if msg.error() is None:
+                    orjson.loads(msg.value())
+                    seen += 1
+        return seen / (time.perf_counter() - started)
+    finally:
+        consumer.close()
+
+
+@dataclass
+class Drain:
+    """One engine run over a preloaded topic."""
+
+    events: int
+    processes: int
+    seconds: float
+    eps: float
+    actions: int
+    action_events: int
+    late_events: float
+    peak_rss_mb: float
+    actions_by_kind: dict[str, int]
+
+    @property
+    def action_fraction(self) -> float:
+        return self.action_events / self.events
+
+
+def _since(receiver: Receiver, mark: int, path: str) -> list[ReceivedRequest]:
+    return [r for r in receiver.requests[mark:] if r.path == path]
+
+
+def _await(check: Callable[[], bool], engine: Engine, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        engine.check_alive()
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"timed out after {timeout:.0f} s waiting for {what}; logs in {engine.workdir}")
+        time.sleep(0.05)
+
+
+def drain(db: BenchDatabase, receiver: Receiver, topic: str, count: int, processes: int = 1,
+          timeout: float = 600, profile: Path | None = None) -> Drain:
+    """Figures 2-4: the engine (`processes` processes) drains `topic` (`count` events between
+    sentinels) with the rules installed now; events/s between the first begin and last end.
+    `profile`: sample the (first) engine process with py-spy into this file (collapsed stacks)."""
+    db.clear_log()
+    mark = len(receiver.requests)
+    with Engine(db.url, topic, processes) as engine:
+        spy = None
+        if profile:  # sampled once it runs the dataflow (`cepflow run` execs bytewax.run first)
+            _await(lambda: bool(_since(receiver, mark, "/begin")), engine, timeout, "the first begin sentinel")
+            spy = _spy(engine, profile)
+        _await(lambda: len(_since(receiver, mark, "/end")) >= PARTITIONS, engine, timeout,
+               f"the end sentinels of {topic}")
+        begin = min(r.received_at for r in _since(receiver, mark, "/begin"))
+        end = max(r.received_at for r in _since(receiver, mark, "/end"))
+        time.sleep(0.5)  # actions of the last batches
+        fired = [r for r in _since(receiver, mark, "/fire") if r.received_at <= end + 0.5]
+        late = engine.metric("cepflow_late_events_total")
+        rss = engine.status_kb("VmHWM") / 1024
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)
+            spy.wait(30)
+    kinds = Counter(str(r.json.get("kind")) for r in fired if r.json)
+    return Drain(events=count, processes=processes, seconds=end - begin, eps=count / (end - begin),
+                 actions=len(fired), action_events=len({r.json["id"] for r in fired if r.json}),
+                 late_events=late, peak_rss_mb=rss, actions_by_kind=dict(sorted(kinds.items())))
+
+
+def _spy(engine: Engine, out: Path) -> subprocess.Popen[bytes]:
+    """py-spy (installed by hand: it is not a dependency) sampling the first engine process."""
+    spy = Path(sys.executable).with_name("py-spy")
+    return subprocess.Popen([str(spy), "record", "--pid", str(engine.procs[0].pid), "--rate", "200",
+                             "--format", "raw", "--output", str(out), "--nonblocking"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def pct(values: Sequence[float], q: float) -> float | None:
+    """The q-th percentile (nearest rank); None without values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))]
+
+
+def latency_rules(receiver: Receiver, marker: str) -> list[dict[str, Any]]:
+    """bench-lat (webhook carrying the produce time and a version marker), a chain A -> B, and
+    a rule running a trivial script API."""
+    return [
+        {"name": "bench-lat", "match": {"type": "bench_lat"},
+         "action": {"endpoint": receiver.url("/lat"), "body": {"sent": "{{ event.sent }}", "m": marker}}},
+        {"name": "bench-chain-a", "match": {"type": "bench_chain"},
+         "actions": [{"endpoint": receiver.url("/a"), "body": {"ref": "{{ event.id }}"}},
+                     {"type": "trigger_rule", "rule_id": "bench-chain-b", "payload": {"ref": "{{ event.id }}"}}]},
+        {"name": "bench-chain-b", "match": {"chain_only": True},
+         "action": {"endpoint": receiver.url("/b"), "body": {"ref": "{{ event.ref }}"}}},
+        {"name": "bench-script", "match": {"type": "bench_script"},
+         "action": {"type": "api_script", "api_id": "bench-trivial", "input": {"ref": "{{ event.id }}"}}},
+    ]
+
+
+TRIVIAL_SCRIPT = {"name": "bench-trivial", "source": "def main(params, input, context):\n    return {'ok': 1}\n"}
+
+
+def _ready(engine: Engine, receiver: Receiver, producer: Producer, topic: str, timeout: float = 120) -> None:
+    """Until a `bench_begin` marker (time: now) comes back as a webhook: the engine reads."""
+    mark = len(receiver.requests)
+    deadline = time.monotonic() + timeout
+    while not _since(receiver, mark, "/begin"):
+        engine.check_alive()
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"engine not ready after {timeout:.0f} s; logs in {engine.workdir}")
+        producer.produce(topic, sentinel("begin", 0, int(time.time() * 1000)))
+        producer.poll(0)
+        time.sleep(0.5)
+
+
+@dataclass
+class Steady:
+    """Figures 5 and 7: a paced load with latency probes, chain hops, scripts and rule changes."""
+
+    offered_eps: float
+    achieved_eps: float
+    latencies_ms: list[float]
+    hops_ms: list[float]
+    script_ms: list[float]
+    script_runner_ms: list[float]
+    reloads: list[dict[str, float]]
+    fire_actions: int
+
+
+def steady(db: BenchDatabase, receiver: Receiver, topic: str, seconds: float, rate: int = EVENT_RATE,
+           probe_every: int = 1250, side_every: int = 2500, reloads: int = 3, profile: Path | None = None) -> Steady:
+    """Offer `rate` events/s for `seconds`, every event carrying its produce time (`sent`).
+
+    Latency samples are the workload's own webhooks (≈0.1% of events: 5/s; absence fires are
+    timer-driven, not caused by an event, and left out) and the probes of `bench-lat` (one event
+    in `probe_every`: 4/s), whose marker `reloads` rule changes move (v1 -> v2 -> ...), each timed
+    from its commit. One event in `side_every` starts a chain or calls a script, alternately
+    (1/s each). Probes are few on purpose: actions run inside the dataflow.
+    """
+    db.script_api(TRIVIAL_SCRIPT)
+    for document in latency_rules(receiver, "v1"):
+        db.apply(document)
+    db.clear_log()
+    mark = len(receiver.requests)
+    producer = Producer({"bootstrap.servers": BROKERS, "linger.ms": 1, "acks": 1})
+    changes: list[tuple[str, float]] = []
+    with Engine(db.url, topic) as engine:
+        _ready(engine, receiver, producer, topic)
+        spy = _spy(engine, profile) if profile else None
+        source = events(int(seconds * rate) + rate, int(time.time() * 1000), seed=3)
+        change_at = [seconds * (k + 1) / (reloads + 1) for k in range(reloads)]
+        started = time.monotonic()
+        sent = 0
+        while (elapsed := time.monotonic() - started) < seconds:
+            due = min(int(elapsed * rate) + 1, int(seconds * rate))
+            while sent < due:
+                event = next(source)
+                now = time.time()
+                event["ts"] = int(now * 1000)
+                event["sent"] = now
+                if sent % probe_every == 0:
+                    event["type"] = "bench_lat"
+                elif sent % side_every == 7:  # never a multiple of probe_every
+                    event["type"] = "bench_chain" if (sent // side_every) % 2 else "bench_script"
+                producer.produce(topic, orjson.dumps(event))
+                sent += 1
+            producer.poll(0)
+            if change_at and elapsed >= change_at[0]:
+                change_at.pop(0)
+                marker = f"v{len(changes) + 2}"
+                changes.append((marker, db.apply(latency_rules(receiver, marker)[0])))
+            time.sleep(0.001)
+        producer.flush(30)
+        achieved = sent / (time.monotonic() - started)
+        time.sleep(3)  # the last probes, chain hops and scripts
+        engine.check_alive()
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)
+            spy.wait(30)
+    requests = receiver.requests[mark:]
+    probes = [r for r in requests if r.path == "/lat"]
+    fires = [r for r in requests if r.path == "/fire" and r.json and r.json.get("sent") and r.json["kind"] != "absence"]
+    firsts = {r.json["ref"]: r.received_at for r in requests if r.path == "/a"}
+    hops = [(r.received_at - firsts[r.json["ref"]]) * 1000 for r in requests
+            if r.path == "/b" and r.json["ref"] in firsts]
+    with db.sessions() as session:
+        rows = session.query(ExecLog).filter(ExecLog.rule_name == "bench-script", ExecLog.status == "success").all()
+    runner = [row.references["actions"][0]["references"]["duration_ms"] for row in rows]
+    return Steady(offered_eps=rate, achieved_eps=achieved,
+                  latencies_ms=[(r.received_wall - float(r.json["sent"])) * 1000 for r in [*probes, *fires]],
+                  hops_ms=hops, script_ms=[row.duration_ms for row in rows], script_runner_ms=runner,
+                  reloads=[_reload(probes, marker, committed) for marker, committed in changes],
+                  fire_actions=sum(r.path == "/fire" for r in requests))
+
+
+def _reload(probes: list[ReceivedRequest], marker: str, committed: float) -> dict[str, Any]:
+    """Commit -> the webhook of the first probe evaluated by the new version (`reload_s`).
+
+    This bounds the reload from above, by at most one probe interval (0.25 s) plus that webhook's
+    delivery. "Minus the probe's own latency" (`produced_after_commit_s`) is kept too but is no
+    measure when the engine lags: a probe produced before the commit may be evaluated after it.
+    """
+    first = min((r for r in probes if r.json.get("m") == marker), key=lambda r: r.received_wall, default=None)
+    if first is None:
+        return {"marker": marker, "reload_s": float("nan"), "produced_after_commit_s": float("nan")}
+    received, produced = first.received_wall, float(first.json["sent"])
+    return {"marker": marker, "reload_s": received - committed, "produced_after_commit_s": produced - committed}
+
+
+def memory_rule(receiver: Receiver) -> dict[str, Any]:
+    """A sliding count by host that never reaches 2 with one event per host: one active window per
+    key until the end. The window is 1 h (not 1 min) so that no key expires while the rest load."""
+    return {"name": "bench-mem", "match": {"type": "bench_mem"}, "group_by": ["host"],
+            "detect": {"kind": "threshold", "window": {"type": "sliding", "size": "1h"},
+                       "aggregate": {"fn": "count"}, "having": {"op": "gte", "value": 2}},
+            "action": {"endpoint": receiver.url("/fire"), "body": {"id": "{{ event.id }}"}}}
+
+
+def memory_events(keys: int, start_ms: int) -> list[bytes]:
+    """One workload event per distinct host key, typed for the memory rule."""
+    out = []
+    for i, event in enumerate(events(keys, start_ms, seed=5)):
+        event.update(type="bench_mem", host=f"k{i:07d}")
+        out.append(orjson.dumps(event))
+    return out
+
+
+@dataclass
+class Memory:
+    keys: int
+    active_groups: float
+    baseline_rss_mb: float
+    peak_rss_mb: float
+    seconds: float
+
+    @property
+    def bytes_per_key(self) -> float:
+        return (self.peak_rss_mb - self.baseline_rss_mb) * 2**20 / max(1, self.keys)
+
+
+def memory(db: BenchDatabase, receiver: Receiver, topic: str, keys: int, timeout: float = 600) -> Memory:
+    """Figure 6: peak RSS (VmHWM) of one engine process holding `keys` distinct active groups.
+    The baseline is its RSS when the first sentinel comes back (rules loaded, no state yet)."""
+    db.clear_log()
+    mark = len(receiver.requests)
+    with Engine(db.url, topic) as engine:
+        _await(lambda: bool(_since(receiver, mark, "/begin")), engine, timeout, "the first begin sentinel")
+        baseline = engine.status_kb("VmRSS") / 1024
+        _await(lambda: len(_since(receiver, mark, "/end")) >= PARTITIONS, engine, timeout,
+               f"the end sentinels of {topic}")
+        begin = min(r.received_at for r in _since(receiver, mark, "/begin"))
+        end = max(r.received_at for r in _since(receiver, mark, "/end"))
+        time.sleep(3)  # an epoch closes: every touched key is snapshotted
+        active = engine.metric("cepflow_active_groups")
+        peak = engine.status_kb("VmHWM") / 1024
+    return Memory(keys=keys, active_groups=active, baseline_rss_mb=baseline, peak_rss_mb=peak,
+                  seconds=end - begin)
+
+
+def summary(values: Sequence[float]) -> dict[str, Any]:
+    return {"median": statistics.median(values), "runs": list(values)} if values else {"median": None, "runs": []}
+
+
+def as_dict(item: Any) -> dict[str, Any]:
+    out = asdict(item)
+    for name in ("action_fraction", "bytes_per_key"):
+        if hasattr(item, name):
+            out[name] = getattr(item, name)
+    return out
+
+
+__all__ = ["Drain", "Memory", "Steady", "consume_limit", "drain", "memory", "memory_events", "memory_rule",
+           "pct", "preload", "sentinel_rules", "serialise", "span_of", "steady", "summary", "as_dict", "log"]

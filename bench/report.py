@@ -1,0 +1,102 @@
+"""What a bench run reports: the machine, the versions, the table, and the targets of issue 6."""
+
+from __future__ import annotations
+
+import os
+import platform
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+from bench.stack import ROOT
+
+TARGETS = [
+    # (key, comparison, bound, what)
+    ("ratio_to_limit", ">=", 0.5, "throughput at 1,000 rules >= 0.5 x limit"),
+    ("rules_10000_over_10", ">=", 0.6, "10,000 rules >= 0.6 x 10 rules"),
+    ("scaleout_ratio", ">=", 1.6, "two processes >= 1.6 x one"),
+    ("latency_p99_ms", "<=", 50.0, "event -> webhook p99 <= 50 ms at 5,000 ev/s"),
+    ("chain_hop_p50_ms", "<=", 20.0, "chain hop p50 <= 20 ms"),
+    ("api_script_p50_ms", "<=", 10.0, "trivial api_script p50 <= 10 ms"),
+    ("peak_rss_mb_1m_keys", "<=", 1024.0, "peak RSS <= 1 GiB with 1M keys"),
+    ("hot_reload_s", "<=", 2.0, "hot reload <= 2 s"),
+]
+
+
+def machine() -> dict[str, Any]:
+    cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
+    cpu = next((line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")),
+               platform.processor())
+    memory_kb = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
+                     if line.startswith("MemTotal"))
+    load = os.getloadavg()
+    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gib": round(memory_kb / 2**20, 1),
+            "load_average_at_start": [round(x, 2) for x in load], "platform": platform.platform()}
+
+
+def versions(postgres: str) -> dict[str, str]:
+    pom = (ROOT / "stack" / "kafka" / "pom.xml").read_text()
+    kafka = pom.split("<kafka.version>", 1)[1].split("<", 1)[0] if "<kafka.version>" in pom else "unknown"
+    return {"python": platform.python_version(), "bytewax": version("bytewax"),
+            "confluent_kafka": version("confluent-kafka"), "orjson": version("orjson"),
+            "kafka": kafka, "postgres": postgres}
+
+
+def target_verdicts(results: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    for key, comparison, bound, what in TARGETS:
+        value = results.get(key)
+        met = None if value is None else (value >= bound if comparison == ">=" else value <= bound)
+        out.append({"key": key, "target": what, "value": value, "met": met})
+    return out
+
+
+def _fmt(value: Any, unit: str) -> str:
+    if value is None:
+        return "not measured"
+    if isinstance(value, float) and value != value:
+        return "no sample"
+    if unit == "x":
+        return f"{value:.2f} x"
+    if unit == "%":
+        return f"{value * 100:.3f} %"
+    return f"{value:,.0f} {unit}" if abs(value) >= 100 else f"{value:.2f} {unit}"
+
+
+def table(results: dict[str, Any]) -> str:
+    sizes = results["rule_set_sizes"]
+    scale = results["events"]
+    rows = [
+        ("1 limit: consume + orjson.loads, 1 process", "limit_eps", "ev/s", f"median of {results['limit_runs']}"),
+        (f"2 throughput, {sizes[1]:,} rules, {scale['throughput']:,} events", "throughput_eps", "ev/s", "1 process"),
+        ("  ratio to limit", "ratio_to_limit", "x", "same run"),
+        ("  events leading to an action", "action_fraction", "%", "target ~0.1 %"),
+        (f"3 rules R={sizes[0]:,} ({scale['per_rule_set']:,} events)", "rules_10_eps", "ev/s", ""),
+        (f"  R={sizes[1]:,}", "rules_1000_eps", "ev/s", ""),
+        (f"  R={sizes[2]:,}", "rules_10000_eps", "ev/s", ""),
+        (f"  R={sizes[2]:,} / R={sizes[0]:,}", "rules_10000_over_10", "x", ""),
+        (f"4 scale-out: 2 processes, R={sizes[1]:,}", "scaleout_2proc_eps", "ev/s", "same topic as R=1,000"),
+        ("  2 processes / 1", "scaleout_ratio", "x", ""),
+        (f"5 event -> webhook p50 ({results.get('offered_eps', 0):,} ev/s offered)", "latency_p50_ms", "ms", ""),
+        ("  p99", "latency_p99_ms", "ms", ""),
+        ("  max", "latency_max_ms", "ms", ""),
+        ("  chain hop p50 (A webhook -> B webhook)", "chain_hop_p50_ms", "ms", ""),
+        ("  chain hop p99", "chain_hop_p99_ms", "ms", ""),
+        ("  api_script p50 (exec_logs duration_ms)", "api_script_p50_ms", "ms", "whole execution"),
+        ("  api_script p99", "api_script_p99_ms", "ms", ""),
+        ("  api_script runner p50 (script's own)", "api_script_runner_p50_ms", "ms", ""),
+        (f"6 peak RSS, {results.get('memory_keys', 0):,} keys", "peak_rss_mb_measured", "MB", "VmHWM"),
+        ("  peak RSS at 1,000,000 keys", "peak_rss_mb_1m_keys", "MB", results.get("peak_rss_1m_basis", "")),
+        ("  bytes per key", "bytes_per_key", "B", ""),
+        ("7 hot reload (commit -> first event on new version)", "hot_reload_s", "s",
+         f"median of {len(results.get('hot_reloads', []))}"),
+    ]
+    lines = ["| figure | value | note |", "|---|---|---|"]
+    lines += [f"| {label} | {_fmt(results.get(key), unit)} | {note} |" for label, key, unit, note in rows]
+    lines += ["", "| target (issue 6) | value | verdict |", "|---|---|---|"]
+    for verdict in results["targets"]:
+        met = {True: "met", False: "MISSED", None: "not measured"}[verdict["met"]]
+        value = verdict["value"]
+        shown = "-" if value is None else f"{value:,.2f}"
+        lines.append(f"| {verdict['target']} | {shown} | {met} |")
+    return "\n".join(lines)

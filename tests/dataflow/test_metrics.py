@@ -1,0 +1,139 @@
+"""The engine's Prometheus metrics, counted where the router and the group step decide things;
+and the group step's clock handling (an event is judged at the router's watermark, a resumed
+key waits for the first event time)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+from bytewax.connectors.kafka import KafkaSourceMessage
+from prometheus_client import REGISTRY
+
+from dataflow.group_step import UNKNOWN_PROGRESS_POLL, GroupStep
+from dataflow.metrics import reason_class
+from dataflow.offline import parse_event_line
+from dataflow.routing import KeyedEvent, Topics, make_router
+from dataflow.rule_cache import RuleSet, StoredRule, build_rule_set
+from dataflow.serde import Limits
+from dataflow.watermark import WatermarkClock
+
+TOPICS = Topics("chain", "dead", "late")
+LIMITS = Limits(max_bytes=10_000, max_depth=8, type_field="type")
+
+
+def value(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def rule_set(**rules: dict[str, Any]) -> RuleSet:
+    """Rules by name, each `{"time": {"allowed_lateness": 0}, webhook action}` plus the given fields."""
+    action = {"type": "webhook", "endpoint": "https://hooks.example.com/x"}
+    return build_rule_set(
+        StoredRule(f"id-{name}", name, 1, True,
+                   {"name": name, "time": {"allowed_lateness": 0}, "action": action, **fields})
+        for name, fields in rules.items()
+    )
+
+
+def msg(body: dict[str, Any] | bytes) -> KafkaSourceMessage:
+    raw = body if isinstance(body, bytes) else orjson.dumps(body)
+    return KafkaSourceMessage(key=None, value=raw, topic="events", partition=0, offset=0)
+
+
+def test_router_counts_events_in_dead_letters_late_events_and_stateless_executions() -> None:
+    each, hot = f"each-{uuid.uuid4().hex[:6]}", f"hot-{uuid.uuid4().hex[:6]}"
+    rules = rule_set(**{
+        each: {"match": {"type": "order"}},
+        hot: {"match": {"type": "cpu"}, "group_by": ["host"],
+              "detect": {"kind": "threshold", "window": {"type": "sliding", "size": "1m"},
+                         "aggregate": {"fn": "count"}, "having": {"op": "gte", "value": 3}}},
+    })
+    route = make_router(lambda: rules, lambda: WatermarkClock(now=None), LIMITS, TOPICS)
+    before = {
+        "in": value("cepflow_events_in_total"),
+        "json": value("cepflow_dead_letters_total", reason="invalid JSON"),
+        "object": value("cepflow_dead_letters_total", reason="not a JSON object"),
+    }
+    out = route([
+        msg({"type": "order", "ts": 10_000}),
+        msg({"type": "cpu", "host": "a", "ts": 20_000}),
+        msg({"type": "cpu", "host": "a", "ts": 15_000}),  # behind the watermark: late for `hot`
+        msg({"type": "order", "ts": 5_000}),  # late for `each`
+        msg(b"{not json"),
+        msg(b"[1]"),
+        msg(b"[2]"),
+    ])
+    assert [tag for tag, _ in out] == ["exec", "key", "out", "out", "out", "out", "out"]
+    assert value("cepflow_events_in_total") == before["in"] + 7
+    assert value("cepflow_dead_letters_total", reason="invalid JSON") == before["json"] + 1
+    assert value("cepflow_dead_letters_total", reason="not a JSON object") == before["object"] + 2
+    assert value("cepflow_late_events_total", rule=hot) == 1
+    assert value("cepflow_late_events_total", rule=each) == 1
+    assert value("cepflow_executions_total", rule=each, status="fired") == 1
+
+
+def test_reason_class_drops_the_details() -> None:
+    assert reason_class("invalid JSON: unexpected character: line 1 column 2") == "invalid JSON"
+    assert reason_class("message too large: 2000 bytes > 1000") == "message too large"
+    assert reason_class("empty message") == "empty message"
+
+
+def absence_rules(name: str) -> RuleSet:
+    absence = {"match": {"type": "hb"}, "group_by": ["svc"], "detect": {"kind": "absence", "for": "10s"}}
+    return rule_set(**{name: absence})
+
+
+def keyed(rules: RuleSet, name: str, ts: int, progress: int) -> KeyedEvent:
+    event = parse_event_line(orjson.dumps({"type": "hb", "svc": "a", "ts": ts}), "e", ts)
+    rule = rules.active[f"id-{name}"]
+    return KeyedEvent(rule.id, rule.version, event, max(ts, progress), progress)
+
+
+def test_group_step_counts_its_key_while_it_holds_state_and_its_executions() -> None:
+    name = f"absent-{uuid.uuid4().hex[:6]}"
+    rules, clock = absence_rules(name), WatermarkClock(now=None)
+    step = GroupStep(None, lambda: rules, lambda: clock)
+    out, discard = step.on_batch([keyed(rules, name, 1_000, 1_000)])
+    assert (list(out), discard) == ([], False)
+    assert value("cepflow_active_groups", rule=name) == 1
+
+    clock.observe(60_000)  # the absence is due
+    out, discard = step.on_notify()
+    assert [e.status for e in out] == ["fired"] and discard
+    assert value("cepflow_active_groups", rule=name) == 0
+    assert value("cepflow_executions_total", rule=name, status="fired") == 1
+
+    resumed = GroupStep(step.snapshot(), lambda: rules, lambda: clock)  # a restart counts it again
+    assert value("cepflow_active_groups", rule=name) == 1
+    assert resumed.on_notify() == ([], True)
+    assert value("cepflow_active_groups", rule=name) == 0
+
+
+def test_group_step_judges_an_event_at_the_watermark_it_was_routed_with() -> None:
+    """The rest of the batch moved the clock past the event's deadline: the event still counts."""
+    name = f"absent-{uuid.uuid4().hex[:6]}"
+    rules, clock = absence_rules(name), WatermarkClock(now=None)
+    clock.observe(100_000)
+    step = GroupStep(None, lambda: rules, lambda: clock)
+    out, discard = step.on_batch([keyed(rules, name, 1_000, 1_000), keyed(rules, name, 5_000, 5_000)])
+    assert (list(out), discard) == ([], False)  # the absence is armed from the 5 s event, not gone
+    out, _ = step.on_notify()
+    assert [(e.status, e.at_ms) for e in out] == [("fired", 15_000)]
+
+
+def test_a_resumed_key_with_a_timer_polls_until_its_process_has_seen_an_event() -> None:
+    name = f"absent-{uuid.uuid4().hex[:6]}"
+    rules = absence_rules(name)
+    step = GroupStep(None, lambda: rules, lambda: WatermarkClock(now=None))
+    step.on_batch([keyed(rules, name, 1_000, 1_000)])
+    fresh = WatermarkClock(now=None)  # a restarted process: no event time yet
+    resumed = GroupStep(step.snapshot(), lambda: rules, lambda: fresh)
+    wake = resumed.notify_at()
+    assert wake is not None and wake - datetime.now(UTC) <= UNKNOWN_PROGRESS_POLL
+    assert resumed.on_notify() == ([], False)
+    fresh.observe(2_000)
+    wake = resumed.notify_at()
+    assert wake is not None and wake - datetime.now(UTC) > timedelta(seconds=8)  # due at 11 s event time
