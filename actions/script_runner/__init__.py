@@ -10,9 +10,13 @@ Design (the engine side; the process side is described in `child.py`):
   nothing leaks from one run to the next.
 * A cold `python` start costs 50-250 ms (more on a busy host), so `warm` supervisors are kept ready
   by one background thread: booted, with their worker forked, they have written a ready byte and
-  block reading their job. `run()` takes one, which wakes the thread to start its replacement at
-  once, sends the job (orjson) and waits for the answer: a trivial script costs a few pipe round
-  trips, a few milliseconds.
+  block reading their job. `run()` takes one, sends the job (orjson) and waits for the answer: a
+  trivial script costs a few pipe round trips, a few milliseconds. Taking one wakes the thread to
+  start its replacement, which begins as soon as no run is in progress or `REFILL_DELAY_S` (20 ms)
+  after the latest run started, whichever comes first: forking while a short run is executing
+  steals the CPU it needs (measured on 2 busy cores: p50 13 ms with an immediate replacement, 4-5
+  ms deferred), and a long run gets its replacement 20 ms in. A run that finds no warm supervisor
+  (a burst larger than `warm`) gets one forked on demand, in milliseconds (next point).
 * Replacements come from a *zygote* (fork server, `child.zygote`): one interpreter booted once,
   imports done, that forks a fresh supervisor on request (~2 ms instead of ~100 ms of CPU for an
   interpreter start). So a burst of runs larger than `warm` waits milliseconds, not a cold start,
@@ -27,6 +31,22 @@ Design (the engine side; the process side is described in `child.py`):
   JSON-serialisable or too large), ``timeout`` (wall clock), ``memory`` (MemoryError under the
   address-space limit), ``cpu`` (CPU-time limit, SIGXCPU), ``killed`` (another signal, e.g. the
   kernel OOM killer or the CPU hard limit) or ``runner_error`` (the runner itself could not run it).
+
+Limitations (by design or not yet done):
+
+* Only the engine running as root gives the full sandbox (a uid per run). Not root -- the Docker
+  image runs the engine as `cepflow` -- scripts run as the engine's user: they could signal or
+  ptrace the engine or read /proc/<engine>/environ, RLIMIT_NPROC is per user (so approximate: the
+  user's other tasks plus a margin are allowed), and a script that kills its own supervisor can
+  leave processes behind. Granting the engine CAP_SETUID/CAP_SETGID is not enough as written
+  (the child checks for euid 0).
+* No filesystem or network isolation (no namespaces, seccomp or chroot): a script reads what its
+  uid may read and can open sockets (API scripts call APIs). RLIMIT_FSIZE bounds each file it
+  writes, not the number of files.
+* `memory_mb` bounds address space, not resident memory, and includes the interpreter (~35 MB).
+* When the interpreter lives where the sandbox uid cannot read it (/root/.pyenv here), scripts can
+  import only the modules preloaded in `child.PRELOADED`.
+* Supervisors forked by the zygote share its str hash seed (`random` is reseeded per run).
 """
 
 from __future__ import annotations
@@ -58,6 +78,8 @@ log = logging.getLogger(__name__)
 CHILD = str(Path(__file__).with_name("child.py"))
 ORJSON_DIR = str(Path(orjson.__file__).resolve().parent.parent)
 REAP_TIMEOUT_S = 10.0  # an answered supervisor reaps and cleans up for at most ~4 s
+REFILL_DELAY_S = 0.02  # a replacement waits this long for a just-started run to answer
+CLOSE_TIMEOUT_S = 2.0  # close(): idle supervisors told to exit get this long to clean up
 GRACE_S = 2.0  # beyond the script's timeout, before the supervisor itself is killed
 BOOT_TIMEOUT_S = 60.0  # a cold interpreter start on a cold disk cache can take many seconds
 FORK_TIMEOUT_S = 10.0  # the zygote forks a supervisor that is ready in milliseconds
@@ -125,7 +147,12 @@ class _RunnerError(Exception):
 
 
 class ScriptRunner:
-    """Runs scripts in sandboxed processes. Thread-safe; one per engine process; `close()` it."""
+    """Runs scripts in sandboxed processes. Thread-safe; one per engine process; `close()` it.
+
+    `warm`: supervisors kept ready (0: none, and no zygote: every run starts one cold, fine for a
+    one-off run). `python`: the interpreter for the supervisors (the engine's by default); it needs
+    orjson for its version, found next to the engine's.
+    """
 
     def __init__(self, warm: int = 1, python: str = sys.executable) -> None:
         self._python = python
@@ -138,6 +165,8 @@ class ScriptRunner:
         self._zygote: _Zygote | None = None
         self._zygote_lock = threading.Lock()
         self._zygote_failures = 0
+        self._in_flight = 0
+        self._last_start = 0.0
         self._thread: threading.Thread | None = None
         if self._target:
             self._thread = threading.Thread(target=self._keep_warm, name="script-runner-warm", daemon=True)
@@ -149,23 +178,29 @@ class ScriptRunner:
             limits: ScriptLimits) -> ScriptResult:
         """Run `main(params, input, context)` of `source`; never raises for script problems."""
         started = time.perf_counter()
-
-        def failed(exit_status: str, error: str) -> ScriptResult:
-            return ScriptResult(False, None, [], exit_status, error, (time.perf_counter() - started) * 1000)
-
         try:
             job = orjson.dumps({"source": source, "params": params, "input": input, "context": context,
                                 "limits": limits.to_job()}, default=str, option=orjson.OPT_NON_STR_KEYS)
         except (TypeError, orjson.JSONEncodeError) as exc:
-            return failed("error", f"params, input or context are not JSON-serialisable: {exc}")
+            return _failed(started, "error", f"params, input or context are not JSON-serialisable: {exc}")
         with self._cond:
             self._stats["runs"] += 1
+            self._in_flight += 1
+            self._last_start = time.monotonic()
+        try:
+            return self._run(job, limits, started)
+        finally:
+            with self._cond:
+                self._in_flight -= 1
+                self._cond.notify_all()  # a deferred replacement may start now
+
+    def _run(self, job: bytes, limits: ScriptLimits, started: float) -> ScriptResult:
         proc = None
         for _ in range(2):  # a warm supervisor found dead when sent the job: try once more
             try:
                 proc = self._take()
-            except _RunnerError as exc:
-                return failed("runner_error", str(exc))
+            except (_RunnerError, OSError) as exc:  # OSError: out of descriptors, processes...
+                return _failed(started, "runner_error", str(exc))
             try:
                 proc.send(job)
                 break
@@ -173,7 +208,7 @@ class ScriptRunner:
                 proc.kill()
                 proc = None
         if proc is None:
-            return failed("runner_error", "the script runner process died before taking the job")
+            return _failed(started, "runner_error", "the script runner process died before taking the job")
         raw, answered = b"", False
         try:
             raw, answered = proc.receive(limits.timeout_s + GRACE_S)
@@ -184,8 +219,8 @@ class ScriptRunner:
                 self._kill_sandbox(proc)
                 proc.kill()
         if not answered:
-            return failed("timeout", f"the script timed out after {limits.timeout_s:g} s "
-                                     "(its runner did not answer and was killed)")
+            return _failed(started, "timeout", f"the script timed out after {limits.timeout_s:g} s "
+                                               "(its runner did not answer and was killed)")
         try:
             data = orjson.loads(raw)
             return ScriptResult(
@@ -197,7 +232,7 @@ class ScriptRunner:
                 duration_ms=(time.perf_counter() - started) * 1000,
             )
         except (orjson.JSONDecodeError, KeyError, TypeError):
-            return failed("runner_error", "the script runner died without a result")
+            return _failed(started, "runner_error", "the script runner died without a result")
 
     def wait_warm(self, timeout: float = BOOT_TIMEOUT_S) -> bool:
         """Block until `warm` supervisors are ready (engine start-up, tests); False on timeout."""
@@ -218,12 +253,17 @@ class ScriptRunner:
             return {**self._stats, "warm": len(self._pool)}
 
     def close(self) -> None:
-        """Kill the warm supervisors and the zygote, start no more. Runs in progress finish."""
+        """Stop the warm supervisors (told to exit, killed after `CLOSE_TIMEOUT_S`) and the zygote;
+        start no more. Runs in progress finish; later runs fail with `runner_error`."""
         with self._cond:
             self._closed = True
             pool, self._pool = self._pool, []
             self._cond.notify_all()
+        for proc in pool:  # EOF instead of a job: they clean up (working directory) and exit
+            proc.close_stdin()
+        deadline = time.monotonic() + CLOSE_TIMEOUT_S
         for proc in pool:
+            proc.wait(max(0.0, deadline - time.monotonic()))
             proc.kill()
         with self._zygote_lock:
             if self._zygote is not None:
@@ -255,7 +295,7 @@ class ScriptRunner:
                         with self._cond:
                             self._stats["forked"] += 1
                         return proc
-                    except _RunnerError as exc:
+                    except (_RunnerError, OSError) as exc:
                         self._zygote_failures += 1
                         log.warning("script runner: zygote failed, starting supervisors cold: %s", exc)
                         if self._zygote is not None:
@@ -269,24 +309,33 @@ class ScriptRunner:
         with self._cond:
             if self._closed:
                 raise _RunnerError("the script runner is closed")
-            proc = None
+            proc, dead = None, []
             while self._pool:
                 candidate = self._pool.pop(0)
                 if candidate.alive():
                     proc = candidate
                     break
-                candidate.kill()
-            self._cond.notify_all()  # the warm-keeping thread starts the replacement now
+                dead.append(candidate)
+            self._cond.notify_all()  # the warm-keeping thread starts the replacement (see _keep_warm)
             if proc is None and self._target:
                 self._stats["waited_for_warm"] += 1
+        for candidate in dead:
+            candidate.kill()
         return proc if proc is not None else self._new_supervisor()
 
     def _keep_warm(self) -> None:
         failures = 0
         while True:
             with self._cond:
-                while not self._closed and len(self._pool) >= self._target:
-                    self._cond.wait()
+                while not self._closed:
+                    if len(self._pool) >= self._target:
+                        self._cond.wait()
+                        continue
+                    quiet_s = time.monotonic() - self._last_start
+                    if self._in_flight and quiet_s < REFILL_DELAY_S:
+                        self._cond.wait(REFILL_DELAY_S - quiet_s)  # let a short run finish first
+                        continue
+                    break
                 if self._closed:
                     return
             try:
@@ -301,7 +350,8 @@ class ScriptRunner:
             failures = 0
             with self._cond:
                 if self._closed:
-                    proc.kill()
+                    proc.close_stdin()  # no job: it cleans up and exits
+                    _REAPER.put(proc)
                     return
                 self._pool.append(proc)
                 self._cond.notify_all()
@@ -317,12 +367,23 @@ class ScriptRunner:
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=5, check=False)
 
 
+def _readable(fd: int, timeout: float) -> bool:
+    """poll(2) rather than select(2): the engine may hold more than FD_SETSIZE descriptors."""
+    poller = select.poll()
+    poller.register(fd, select.POLLIN | select.POLLPRI)
+    return bool(poller.poll(max(0, math.ceil(timeout * 1000))))
+
+
+def _failed(started: float, exit_status: str, error: str) -> ScriptResult:
+    return ScriptResult(False, None, [], exit_status, error, (time.perf_counter() - started) * 1000)
+
+
 class _Process:
     """A supervisor (or the zygote): its pid, a pidfd to follow it, and its job and answer pipes.
 
-    Started cold it is our child (`popen`, reaped by us); forked by the zygote it is not (the
-    zygote's kernel reaps it), so its exit is followed through the pidfd, and it is killed through
-    the pidfd too, which cannot hit another process that reused the pid.
+    Started cold it is our child (`popen`, reaped by us); forked by the zygote it is not (the kernel
+    reaps it for the zygote, which ignores SIGCHLD), so its exit is followed through the pidfd, and
+    it is killed through the pidfd too, which cannot hit another process that reused the pid.
     """
 
     def __init__(self, pid: int, stdin: int, stdout: int, popen: subprocess.Popen[bytes] | None = None) -> None:
@@ -337,13 +398,13 @@ class _Process:
         self._lock = threading.Lock()
 
     @classmethod
-    def start(cls, python: str, *args: str, pass_fds: tuple[int, ...] = (),
+    def start(cls, python: str, *args: str, job_pipe: bool = True, pass_fds: tuple[int, ...] = (),
               timeout: float = BOOT_TIMEOUT_S) -> _Process:
         """Start `child.py` cold and wait for its ready byte; raises _RunnerError."""
         try:
             popen = subprocess.Popen(
                 [python, "-I", "-S", CHILD, ORJSON_DIR, *args],
-                stdin=subprocess.DEVNULL if args else subprocess.PIPE,
+                stdin=subprocess.PIPE if job_pipe else subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,
                 start_new_session=True,
@@ -366,12 +427,12 @@ class _Process:
     def alive(self) -> bool:
         if self.pidfd < 0:
             return False
-        return not select.select([self.pidfd], [], [], 0)[0]
+        return not _readable(self.pidfd, 0)
 
     def wait_ready(self, timeout: float) -> None:
         """Read the ready byte: b"R", or b"E" and why it cannot serve. Kills it on failure."""
         try:
-            ready, _, _ = select.select([self.stdout], [], [], timeout)
+            ready = _readable(self.stdout, timeout)
             first = os.read(self.stdout, 1) if ready else b""
         except OSError as exc:
             self.kill()
@@ -389,6 +450,9 @@ class _Process:
         view = memoryview(data)
         while view:
             view = view[os.write(self.stdin, view):]
+        self.close_stdin()
+
+    def close_stdin(self) -> None:
         self._close_fd("stdin")
 
     def receive(self, timeout: float) -> tuple[bytes, bool]:
@@ -399,8 +463,7 @@ class _Process:
             left = deadline - time.monotonic()
             if left <= 0:
                 return b"".join(chunks), False
-            ready, _, _ = select.select([self.stdout], [], [], left)
-            if ready:
+            if _readable(self.stdout, left):
                 chunk = os.read(self.stdout, 1 << 20)
                 if not chunk:
                     return b"".join(chunks), True
@@ -414,7 +477,7 @@ class _Process:
                 return True
             except subprocess.TimeoutExpired:
                 return False
-        return self.pidfd < 0 or bool(select.select([self.pidfd], [], [], timeout)[0])
+        return self.pidfd < 0 or _readable(self.pidfd, timeout)
 
     def kill(self) -> None:
         """SIGKILL its whole process group (while it lives: the group id is its pid), reap, close."""
@@ -442,7 +505,8 @@ class _Zygote:
     def __init__(self, python: str) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
-            self._proc = _Process.start(python, "--zygote", str(theirs.fileno()), pass_fds=(theirs.fileno(),))
+            self._proc = _Process.start(python, "--zygote", str(theirs.fileno()), job_pipe=False,
+                                        pass_fds=(theirs.fileno(),))
         finally:
             theirs.close()
         ours.settimeout(FORK_TIMEOUT_S)
