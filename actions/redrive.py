@@ -122,12 +122,13 @@ def _resend(resources: Resources, record: DeadLetterRecord, key: str) -> dict[st
     action = render_action(ACTION.validate_python(record.raw["action"]), record.raw["context"])
     outcome = resources.registry.execute(action, run)
     status = "success" if outcome.ok else "fail"
+    summary = {"type": action.type, "ok": outcome.ok, "status_code": outcome.status_code,
+               "attempts": outcome.attempts, "error": outcome.error, **outcome.summary}
+    references = {"redrive_of": record.action_id, "actions": [summary]}
     row = {
         "rule_id": record.raw["rule_id"], "rule_name": record.raw["rule"], "rule_version": None,
         "status": status, "reason": None, "duration_ms": (time.monotonic() - started) * 1000,
-        "references": {"redrive_of": record.action_id,
-                       "actions": [{"type": action.type, "status_code": outcome.status_code,
-                                    "attempts": outcome.attempts, "error": outcome.error}]},
+        "references": orjson.loads(orjson.dumps(references, default=str)),
         "executed_by": "redrive", "error_message": outcome.error, "idempotency_key": key,
         "group_key": run.execution.group, "chain_id": run.execution.chain.id,
     }

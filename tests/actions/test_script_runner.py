@@ -380,7 +380,13 @@ with ScriptRunner(warm=1) as runner:
                        {}, {}, {}, ScriptLimits(timeout_s=3, max_processes=4))
     bomb = runner.run(BOMB, {}, {}, {}, ScriptLimits(timeout_s=5, max_processes=4))
 time.sleep(0.3)
-left = [p for p in os.listdir("/proc") if p.isdigit() and marker.encode() in open(f"/proc/{p}/cmdline", "rb").read()]
+def cmdline(pid):
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            return handle.read()
+    except OSError:  # the process ended while we looked
+        return b""
+left = [p for p in os.listdir("/proc") if p.isdigit() and marker.encode() in cmdline(p)]
 print(json.dumps({"uid": os.getuid(), "ok": [ok.ok, ok.output, ok.logs, ok.error], "spin": spin.exit_status,
                   "nproc": [nproc.ok, nproc.error], "bomb": bomb.output, "left": left}))
 """

@@ -115,6 +115,10 @@ def test_an_unreachable_target_is_dead_lettered_then_redriven_once(stack, engine
         redriven = [(r.status, r.executed_by, r.idempotency_key) for r in rules.rows()[1:]]
         key = failed.idempotency_key
         assert redriven == [("fail", "redrive", f"{key}:redrive:1"), ("success", "redrive", f"{key}:redrive:2")]
+        delivered_row = rules.rows()[-1]
+        assert delivered_row.references["redrive_of"] == key
+        assert delivered_row.references["actions"][0] | {"status_code": 200, "attempts": 1, "method": "POST"} == \
+            delivered_row.references["actions"][0]
 
 
 def test_private_targets_are_refused_unless_allow_listed(stack, engine, sessions, unique):
