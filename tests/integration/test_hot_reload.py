@@ -10,6 +10,11 @@ read in order). Three rules post to a local receiver, each webhook naming its ti
 
 The time from each command's return to the first (or last) webhook reflecting it is printed; the
 bound asserted here is generous on purpose — the ≤ 2 s target belongs to the benchmark.
+
+The rules allow 10 minutes of lateness: when the engine stalls (a loaded machine, slow actions) the
+live watermark advances with wall-clock time as if the input were idle, and in-order ticks read
+after a stall longer than the default 5 s would be dropped as late — a watermark matter, not a
+reload one, which would otherwise make "nothing dropped" here depend on the machine's load.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ pytestmark = pytest.mark.integration
 
 BOUND_S = 10.0  # generous: a regression from "about a refresh period" to "never" is what this catches
 QUIET_S = 2.0  # no webhook of a stopped rule for this long (while the control rule keeps firing)
+LATENESS = "time: {allowed_lateness: 10m}\n"  # see the module docstring
 
 
 class Feed:
@@ -66,12 +72,12 @@ def feed(stack: StackEnv) -> Iterator[Feed]:
 
 
 def each_rule(name: str, url: str, marker: str) -> str:
-    return (f"name: {name}\nmatch: {{type: tick}}\n"
+    return (f"name: {name}\nmatch: {{type: tick}}\n{LATENESS}"
             f'action: {{endpoint: "{url}", body: {{v: "{marker}", n: "{{{{ event.n }}}}"}}}}\n')
 
 
 def count_rule(name: str, url: str, at_least: int) -> str:
-    return (f"name: {name}\nmatch: {{type: tick}}\n"
+    return (f"name: {name}\nmatch: {{type: tick}}\n{LATENESS}"
             "detect: {kind: threshold, window: {type: sliding, size: 10m}, aggregate: {fn: count},"
             f" having: {{op: gte, value: {at_least}}}}}\n"
             f'action: {{endpoint: "{url}", body: {{count: "{{{{ match.value }}}}", n: "{{{{ event.n }}}}"}}}}\n')
@@ -140,9 +146,14 @@ def versions_by_key(sessions: sessionmaker[Session], name: str) -> dict[str, int
 
 
 def assert_every_tick_once(requests: list[ReceivedRequest], what: str) -> None:
-    """One webhook per tick from the first to the last: nothing dropped, nothing doubled."""
-    ticks = sorted(tick(r) for r in requests)
-    assert ticks == list(range(ticks[0], ticks[-1] + 1)), f"{what}: ticks dropped or doubled"
+    """One execution per tick from the first to the last: nothing dropped, nothing doubled. A retried
+    request (same `webhook-id`) is one execution delivered twice, as webhooks allow."""
+    executions: dict[int, set[str]] = {}
+    for request in requests:
+        executions.setdefault(tick(request), set()).add(request.headers["webhook-id"])
+    missing = sorted(set(range(min(executions), max(executions) + 1)) - executions.keys())
+    doubled = sorted(n for n, ids in executions.items() if len(ids) > 1)
+    assert (missing, doubled) == ([], []), f"{what}: ticks missing {missing}, fired twice {doubled}"
 
 
 def test_rules_change_while_running_without_restart(stack, engine, feed, sessions, tmp_path, unique, capsys):
