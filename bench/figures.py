@@ -9,7 +9,6 @@ rule), so one set serves every figure that uses it.
 from __future__ import annotations
 
 import signal
-import statistics
 import subprocess
 import sys
 import time
@@ -82,6 +81,7 @@ class Drain:
     late_events: float
     peak_rss_mb: float
     actions_by_kind: dict[str, int]
+    startup_s: float
 
     @property
     def action_fraction(self) -> float:
@@ -101,6 +101,19 @@ def _await(check: Callable[[], bool], engine: Engine, timeout: float, what: str)
         time.sleep(0.05)
 
 
+def _sentinels(receiver: Receiver, mark: int, engine: Engine, timeout: float, topic: str) -> tuple[float, float]:
+    """(first begin, last end) webhook receipt times, once every partition's two have come.
+
+    Actions of one sink batch run concurrently, so in a tiny run (begin and end sentinels in one
+    Kafka batch) a begin may come after an end: the span is then floored at 1 ms, and means nothing.
+    """
+    _await(lambda: min(len(_since(receiver, mark, f"/{kind}")) for kind in SENTINELS) >= PARTITIONS, engine,
+           timeout, f"the sentinels of {topic}")
+    begin = min(r.received_at for r in _since(receiver, mark, "/begin"))
+    end = max(r.received_at for r in _since(receiver, mark, "/end"))
+    return begin, max(end, begin + 0.001)
+
+
 def drain(db: BenchDatabase, receiver: Receiver, topic: str, count: int, processes: int = 1,
           timeout: float = 600, profile: Path | None = None) -> Drain:
     """Figures 2-4: the engine (`processes` processes) drains `topic` (`count` events between
@@ -108,15 +121,13 @@ def drain(db: BenchDatabase, receiver: Receiver, topic: str, count: int, process
     `profile`: sample the (first) engine process with py-spy into this file (collapsed stacks)."""
     db.clear_log()
     mark = len(receiver.requests)
+    launched = time.monotonic()
     with Engine(db.url, topic, processes) as engine:
         spy = None
         if profile:  # sampled once it runs the dataflow (`cepflow run` execs bytewax.run first)
             _await(lambda: bool(_since(receiver, mark, "/begin")), engine, timeout, "the first begin sentinel")
             spy = _spy(engine, profile)
-        _await(lambda: len(_since(receiver, mark, "/end")) >= PARTITIONS, engine, timeout,
-               f"the end sentinels of {topic}")
-        begin = min(r.received_at for r in _since(receiver, mark, "/begin"))
-        end = max(r.received_at for r in _since(receiver, mark, "/end"))
+        begin, end = _sentinels(receiver, mark, engine, timeout, topic)
         time.sleep(0.5)  # actions of the last batches
         fired = [r for r in _since(receiver, mark, "/fire") if r.received_at <= end + 0.5]
         late = engine.metric("cepflow_late_events_total")
@@ -127,7 +138,8 @@ def drain(db: BenchDatabase, receiver: Receiver, topic: str, count: int, process
     kinds = Counter(str(r.json.get("kind")) for r in fired if r.json)
     return Drain(events=count, processes=processes, seconds=end - begin, eps=count / (end - begin),
                  actions=len(fired), action_events=len({r.json["id"] for r in fired if r.json}),
-                 late_events=late, peak_rss_mb=rss, actions_by_kind=dict(sorted(kinds.items())))
+                 late_events=late, peak_rss_mb=rss, actions_by_kind=dict(sorted(kinds.items())),
+                 startup_s=begin - launched)
 
 
 def _spy(engine: Engine, out: Path) -> subprocess.Popen[bytes]:
@@ -162,6 +174,11 @@ def latency_rules(receiver: Receiver, marker: str) -> list[dict[str, Any]]:
     ]
 
 
+RELOAD_WINDOW_S = 3.0
+"""Samples produced from 1 s before to this long after a rule change are "near a reload"."""
+CATCH_UP_S = 30.0
+"""After the load, how long the bench waits for probes an engine that lags still owes."""
+
 TRIVIAL_SCRIPT = {"name": "bench-trivial", "source": "def main(params, input, context):\n    return {'ok': 1}\n"}
 
 
@@ -185,11 +202,15 @@ class Steady:
     offered_eps: float
     achieved_eps: float
     latencies_ms: list[float]
+    latencies_outside_reloads_ms: list[float]
     hops_ms: list[float]
     script_ms: list[float]
     script_runner_ms: list[float]
-    reloads: list[dict[str, float]]
+    reloads: list[dict[str, Any]]
     fire_actions: int
+    probes_sent: int
+    probes_received: int
+    catch_up_s: float
 
 
 def steady(db: BenchDatabase, receiver: Receiver, topic: str, seconds: float, rate: int = EVENT_RATE,
@@ -237,8 +258,14 @@ def steady(db: BenchDatabase, receiver: Receiver, topic: str, seconds: float, ra
             time.sleep(0.001)
         producer.flush(30)
         achieved = sent / (time.monotonic() - started)
-        time.sleep(3)  # the last probes, chain hops and scripts
-        engine.check_alive()
+        probes_sent = -(-sent // probe_every)
+        catch_up = time.monotonic()
+        try:  # a lagging engine still owes probes: their latency counts too, up to a limit
+            _await(lambda: len(_since(receiver, mark, "/lat")) >= probes_sent, engine, CATCH_UP_S, "the last probes")
+        except RuntimeError:
+            pass
+        catch_up_s = time.monotonic() - catch_up
+        time.sleep(1)  # the last chain hops and scripts
         if spy is not None:
             spy.send_signal(signal.SIGINT)
             spy.wait(30)
@@ -251,11 +278,14 @@ def steady(db: BenchDatabase, receiver: Receiver, topic: str, seconds: float, ra
     with db.sessions() as session:
         rows = session.query(ExecLog).filter(ExecLog.rule_name == "bench-script", ExecLog.status == "success").all()
     runner = [row.references["actions"][0]["references"]["duration_ms"] for row in rows]
-    return Steady(offered_eps=rate, achieved_eps=achieved,
-                  latencies_ms=[(r.received_wall - float(r.json["sent"])) * 1000 for r in [*probes, *fires]],
+    samples = [(float(r.json["sent"]), (r.received_wall - float(r.json["sent"])) * 1000) for r in [*probes, *fires]]
+    return Steady(offered_eps=rate, achieved_eps=achieved, latencies_ms=[ms for _, ms in samples],
+                  latencies_outside_reloads_ms=[ms for sent_at, ms in samples
+                                                if not any(-1 <= sent_at - at <= RELOAD_WINDOW_S for _, at in changes)],
                   hops_ms=hops, script_ms=[row.duration_ms for row in rows], script_runner_ms=runner,
                   reloads=[_reload(probes, marker, committed) for marker, committed in changes],
-                  fire_actions=sum(r.path == "/fire" for r in requests))
+                  fire_actions=sum(r.path == "/fire" for r in requests), probes_sent=probes_sent,
+                  probes_received=len(probes), catch_up_s=catch_up_s)
 
 
 def _reload(probes: list[ReceivedRequest], marker: str, committed: float) -> dict[str, Any]:
@@ -311,19 +341,12 @@ def memory(db: BenchDatabase, receiver: Receiver, topic: str, keys: int, timeout
     with Engine(db.url, topic) as engine:
         _await(lambda: bool(_since(receiver, mark, "/begin")), engine, timeout, "the first begin sentinel")
         baseline = engine.status_kb("VmRSS") / 1024
-        _await(lambda: len(_since(receiver, mark, "/end")) >= PARTITIONS, engine, timeout,
-               f"the end sentinels of {topic}")
-        begin = min(r.received_at for r in _since(receiver, mark, "/begin"))
-        end = max(r.received_at for r in _since(receiver, mark, "/end"))
+        begin, end = _sentinels(receiver, mark, engine, timeout, topic)
         time.sleep(3)  # an epoch closes: every touched key is snapshotted
         active = engine.metric("cepflow_active_groups")
         peak = engine.status_kb("VmHWM") / 1024
     return Memory(keys=keys, active_groups=active, baseline_rss_mb=baseline, peak_rss_mb=peak,
                   seconds=end - begin)
-
-
-def summary(values: Sequence[float]) -> dict[str, Any]:
-    return {"median": statistics.median(values), "runs": list(values)} if values else {"median": None, "runs": []}
 
 
 def as_dict(item: Any) -> dict[str, Any]:
@@ -333,6 +356,3 @@ def as_dict(item: Any) -> dict[str, Any]:
             out[name] = getattr(item, name)
     return out
 
-
-__all__ = ["Drain", "Memory", "Steady", "consume_limit", "drain", "memory", "memory_events", "memory_rule",
-           "pct", "preload", "sentinel_rules", "serialise", "span_of", "steady", "summary", "as_dict", "log"]

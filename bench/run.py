@@ -14,6 +14,7 @@ import statistics
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--latency-seconds", type=float, default=None, help="length of the steady load")
     parser.add_argument("--memory-keys", type=int, default=None, help="distinct group keys of figure 6")
     parser.add_argument("--limit-runs", type=int, default=3, help="repeats of figure 1 (median)")
+    parser.add_argument("--repeats", type=int, default=2,
+                        help="repeats of figures 3 and 4 (medians), as far as the time budget allows")
+    parser.add_argument("--budget-s", type=float, default=600, help="time budget of the whole run")
     parser.add_argument("--database", default="cepflow_bench", help="database for the bench's rules")
     parser.add_argument("--profile", type=Path, default=None,
                         help="folder for py-spy samples of the throughput figure (py-spy installed by hand)")
@@ -77,6 +81,7 @@ class Bench:
         self.db.reset()
         self.started = time.monotonic()
         self.topics: list[str] = []
+        self.todo: list[str] = []  # stages still to come, for the time budget
         self.runs: list[dict[str, Any]] = []
         self.elapsed: dict[str, float] = {}
         self.start_ms = int(time.time() * 1000) - 2 * 3600 * 1000  # a backlog from two hours ago
@@ -120,6 +125,30 @@ class Bench:
         self.elapsed[name] = round(time.monotonic() - since, 1)
         log(f"{name} took {self.elapsed[name]:.0f} s (total {time.monotonic() - self.started:.0f} s)")
 
+    def reserve_s(self) -> float:
+        """What the stages still to come should take (estimates from runs on this machine)."""
+        p = self.p
+        per_set = 35 * p["per_rule_set"] / FULL["per_rule_set"]
+        estimates = {"steady": p["latency_s"] + 15, "rules_small": 10 + per_set,
+                     "rules_large": 10 + 0.006 * p["sizes"][2] + per_set,
+                     "memory": 15 + 30 * p["memory_keys"] / FULL["memory_keys"]}
+        return sum(estimates[stage] for stage in self.todo)
+
+    def affords(self, seconds: float) -> bool:
+        """Another repeat of `seconds` still leaves the stages to come within the budget."""
+        spent = time.monotonic() - self.started
+        return spent + seconds + self.reserve_s() <= self.args.budget_s
+
+    def repeated(self, measure: Callable[[], Any]) -> list[Any]:
+        """`measure()` up to `--repeats` times, while the time budget allows (at least once)."""
+        out = []
+        for _ in range(self.args.repeats):
+            since = time.monotonic()
+            out.append(measure())
+            if not self.affords(time.monotonic() - since):
+                break
+        return out
+
     def figures_1_to_4(self) -> None:
         p, r = self.p, self.results
         small, middle, large = p["sizes"]
@@ -142,26 +171,39 @@ class Bench:
 
         since = time.monotonic()
         per = self.topic(f"rules{middle}", p["per_rule_set"])
-        one = self.drain("rules", per, p["per_rule_set"], middle)
-        log("figure 4: scale-out, two processes, the same topic")
-        two = self.drain("scaleout", per, p["per_rule_set"], middle, processes=2)
-        r["rules_1000_eps"], r["scaleout_2proc_eps"] = one.eps, two.eps
-        r["scaleout_ratio"] = two.eps / one.eps
+
+        def pair() -> tuple[fig.Drain, fig.Drain]:
+            one = self.drain("rules", per, p["per_rule_set"], middle)
+            log("figure 4: scale-out, two processes, the same topic")
+            return one, self.drain("scaleout", per, p["per_rule_set"], middle, processes=2)
+
+        self.todo = ["steady", "rules_small", "rules_large", "memory"]
+        pairs = self.repeated(pair)
+        r["rules_1000_eps"] = statistics.median(one.eps for one, _ in pairs)
+        r["scaleout_2proc_eps"] = statistics.median(two.eps for _, two in pairs)
+        r["scaleout_ratio"] = statistics.median(two.eps / one.eps for one, two in pairs)
+        r["scaleout_late_events"] = [two.late_events for _, two in pairs]
+        r["scaleout_action_fraction"] = [two.action_fraction for _, two in pairs]
         delete_topics([per])
         self.lap("figures 3 (R=middle) and 4", since)
 
         since = time.monotonic()
+        self.todo.remove("steady")
         self.figure_5_and_7()
         self.lap("figures 5 and 7", since)
 
-        for size, key in ((small, "rules_10_eps"), (large, "rules_10000_eps")):
+        for size, key, stage in ((small, "rules_10_eps", "rules_small"), (large, "rules_10000_eps", "rules_large")):
             since = time.monotonic()
+            self.todo.remove(stage)
             self.install(size)
             topic = self.topic(f"rules{size}", p["per_rule_set"])
-            r[key] = self.drain("rules", topic, p["per_rule_set"], size).eps
+            r[key] = statistics.median(d.eps for d in self.repeated(
+                lambda: self.drain("rules", topic, p["per_rule_set"], size)))  # noqa: B023 - called at once
             delete_topics([topic])
             self.lap(f"figure 3 (R={size})", since)
         r["rules_10000_over_10"] = r["rules_10000_eps"] / r["rules_10_eps"]
+        r["rule_runs"] = {str(size): sum(1 for run in self.runs if run["figure"] == "rules" and run["rules"] == size)
+                          for size in p["sizes"]}
 
     def figure_5_and_7(self) -> None:
         """Steady load with the middle rule set (installed), plus the latency rules."""
@@ -175,6 +217,7 @@ class Bench:
         r.update(
             offered_eps=s.offered_eps, achieved_eps=round(s.achieved_eps),
             latency_p50_ms=fig.pct(s.latencies_ms, 50), latency_p99_ms=fig.pct(s.latencies_ms, 99),
+            latency_p99_ms_outside_reloads=fig.pct(s.latencies_outside_reloads_ms, 99),
             latency_max_ms=max(s.latencies_ms, default=None), latency_samples=len(s.latencies_ms),
             chain_hop_p50_ms=fig.pct(s.hops_ms, 50), chain_hop_p99_ms=fig.pct(s.hops_ms, 99),
             chain_hop_samples=len(s.hops_ms),
@@ -182,16 +225,19 @@ class Bench:
             api_script_runner_p50_ms=fig.pct(s.script_runner_ms, 50),
             api_script_runner_p99_ms=fig.pct(s.script_runner_ms, 99), api_script_samples=len(s.script_ms),
             hot_reload_s=statistics.median(reloads) if reloads else None, hot_reloads=s.reloads,
-            steady_fire_actions=s.fire_actions,
+            steady_fire_actions=s.fire_actions, probes_sent=s.probes_sent, probes_received=s.probes_received,
+            catch_up_s=round(s.catch_up_s, 1),
         )
         self.runs.append({"figure": "steady", "latency_ms": sorted(s.latencies_ms), "chain_hop_ms": sorted(s.hops_ms),
                           "api_script_ms": sorted(s.script_ms), "reloads": s.reloads})
-        log(f"latency p50/p99/max {r['latency_p50_ms']}/{r['latency_p99_ms']}/{r['latency_max_ms']} ms,"
+        log(f"{s.probes_received} of {s.probes_sent} probes back ({s.catch_up_s:.1f} s after the load);"
+            f" latency p50/p99/max {r['latency_p50_ms']}/{r['latency_p99_ms']}/{r['latency_max_ms']} ms,"
             f" chain hop p50 {r['chain_hop_p50_ms']} ms, api_script p50 {r['api_script_p50_ms']} ms,"
             f" reloads {s.reloads}")
 
     def figure_6(self) -> None:
         p, r = self.p, self.results
+        self.todo = []
         since = time.monotonic()
         keys = p["memory_keys"]
         log(f"figure 6: memory with {keys:,} distinct active group keys")

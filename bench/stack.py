@@ -10,6 +10,7 @@ letters, late events); an input topic is fresh per figure, and shared only where
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -177,7 +178,6 @@ class Engine:
             "CEPFLOW_LATE_TOPIC": f"{self.prefix}.late",
             "CEPFLOW_ACTION_DEAD_LETTER_TOPIC": f"{self.prefix}.actions.deadletter",
             "CEPFLOW_WEBHOOK_ALLOW_HOSTS": "127.0.0.1",
-            "CEPFLOW_LOG_LEVEL": "WARNING",
             **(env or {}),
         }
         self.procs: list[subprocess.Popen[bytes]] = []
@@ -221,21 +221,27 @@ class Engine:
                 tail = (self.workdir / f"engine-{index}.log").read_text(errors="replace")[-3000:]
                 raise RuntimeError(f"engine process {index} exited with {proc.returncode}:\n{tail}")
 
-    def stop(self) -> None:
-        """SIGINT to every process at once (cluster peers wait for each other), SIGKILL after 15 s."""
+    def stop(self, grace_s: float = 5.0) -> None:
+        """SIGINT to every process at once (cluster peers wait for each other), SIGKILL after
+        `grace_s`: what a figure measured is already recorded, only the time to stop is at stake."""
         for proc in self.procs:
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGINT)
+        deadline = time.monotonic() + grace_s
         for proc in self.procs:
             try:
-                proc.wait(15)
+                proc.wait(max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(10)
 
-    def close(self) -> None:
+    def close(self, keep_logs: bool = False) -> None:
+        """Stop, drop the internal topics, and the work folder (recovery can be 100 MB) unless
+        its logs are wanted."""
         self.stop()
         delete_topics(self.internal_topics)
+        if not keep_logs:
+            shutil.rmtree(self.workdir, ignore_errors=True)
 
     def status_kb(self, field: str) -> int:
         """Largest `field` (VmHWM, VmRSS) of /proc/PID/status over the engine's processes, in KiB."""
@@ -264,5 +270,5 @@ class Engine:
     def __enter__(self) -> Engine:
         return self.start()
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        self.close(keep_logs=exc_type is not None)

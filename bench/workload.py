@@ -119,14 +119,19 @@ Maker = Callable[[random.Random, float, float, dict[str, Any]], dict[str, Any]]
 
 
 def _each(rng: random.Random, p_fire: float, _state: float, action: dict[str, Any]) -> dict[str, Any]:
-    """1-3 leaves: value > b, optionally host in (a few), optionally tags.env == prod."""
+    """1-3 leaves: value > b (or < b), optionally host in (a few), optionally tags.env == prod."""
     leaves = rng.choice((1, 2, 2, 3))
     pass_rate = P_TYPE * (P_PROD if leaves == 3 else 1.0)
     k = 1000
     if leaves >= 2:  # as many hosts as leave the value bound around the 90th percentile
         k = max(1, min(64, round(p_fire / (pass_rate * 0.1) * len(HOSTS))))
         pass_rate *= k / len(HOSTS)
-    where = [{"field": "value", "op": "gt", "value": _above(p_fire / pass_rate)}]
+    tail = p_fire / pass_rate
+    # A value leaf alone: half of them at the low end, so that fewer of the rules of one type
+    # fire on the same extreme event (their bounds are nearly equal).
+    low = leaves == 1 and rng.random() < 0.5
+    where = [{"field": "value", "op": "lt", "value": round(100 * min(1.0, tail), 6)} if low
+             else {"field": "value", "op": "gt", "value": _above(tail)}]
     if (hosts := _hosts(rng, k)) is not None:
         where.append(hosts)
     if leaves == 3:
