@@ -27,9 +27,11 @@ PARTITIONS = 4
 class _ActionPartition(StatefulSinkPartition[Execution, None]):
     def __init__(self, resources: Resources) -> None:
         self._pipeline = resources.pipeline
+        self._clock = resources.clock
 
     def write_batch(self, values: list[Execution]) -> None:
-        self._pipeline.run_batch(values)
+        with self._clock.busy():  # a slow target stalls the worker: that is not idle input
+            self._pipeline.run_batch(values)
 
     def snapshot(self) -> None:
         return None

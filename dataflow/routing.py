@@ -110,13 +110,14 @@ def make_router(
         current, watermark_clock = rules(), clock()
         EVENTS_IN.inc(len(batch))
         out: list[Routed] = []
-        for msg in batch:
-            parse = parse_chain_message if msg.topic == topics.chain else parse_message
-            parsed = parse(msg, limits)
-            if isinstance(parsed, DeadLetter):
-                out.append(_dead(parsed, topics.dead_letter))
-            else:
-                out.extend(route_event(parsed, current, watermark_clock, topics))
+        with watermark_clock.busy():
+            for msg in batch:
+                parse = parse_chain_message if msg.topic == topics.chain else parse_message
+                parsed = parse(msg, limits)
+                if isinstance(parsed, DeadLetter):
+                    out.append(_dead(parsed, topics.dead_letter))
+                else:
+                    out.extend(route_event(parsed, current, watermark_clock, topics))
         return out
 
     return route_batch

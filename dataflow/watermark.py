@@ -5,6 +5,11 @@ The watermark is the largest event time seen minus a rule's allowed lateness. In
 seen, so timers (tumbling close, absence, an absent sequence step, `for`) fire on idle input.
 Offline (`now=None`) it moves only with event time. It never goes backwards.
 
+Idle means the input is quiet, not the process: time a worker spends blocked in its own work
+(a webhook answering after 7 s, a long batch) is marked `busy` and does not advance the clock.
+Otherwise events that waited in Kafka during the stall would look late when read after it, and an
+absence timer would fire for heartbeats that are in the topic, unread.
+
 One clock serves every rule of a process: the lateness is an argument of `watermark`, so every
 rule reads the same event-time progress through its own lateness.
 """
@@ -13,7 +18,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 MIN_WATERMARK = -(1 << 62)
 """The watermark before any event was seen: nothing is late and no timer is due."""
@@ -24,17 +30,21 @@ class WatermarkClock:
 
     `now` returns seconds (e.g. `time.monotonic`); only differences between its readings matter.
     The clock keeps an anchor `(event time, wall time)`: the progress is
-    `anchor event time + wall time elapsed since the anchor`. A new event moves the anchor only
-    when its time is ahead of that progress, so the progress — and every watermark — is monotonic.
+    `anchor event time + idle wall time since the anchor`, where idle excludes the `busy` spans.
+    A new event moves the anchor only when its time is ahead of that progress, so the progress —
+    and every watermark — is monotonic (idle time never decreases).
     """
 
-    __slots__ = ("_now", "_max_ts", "_anchor_ts", "_anchor_at", "_lock")
+    __slots__ = ("_now", "_max_ts", "_anchor_ts", "_anchor_at", "_busy_s", "_busy_depth", "_busy_from", "_lock")
 
     def __init__(self, now: Callable[[], float] | None = time.monotonic) -> None:
         self._now = now
         self._max_ts: int | None = None
         self._anchor_ts: int | None = None
         self._anchor_at = 0.0
+        self._busy_s = 0.0  # closed busy time since the anchor
+        self._busy_depth = 0  # workers (threads) inside `busy` now
+        self._busy_from = 0.0  # since when, while _busy_depth > 0
         self._lock = threading.Lock()
 
     @property
@@ -60,13 +70,34 @@ class WatermarkClock:
                 return
             at = self._now()
             if self._anchor_ts is None or ts_ms >= self._progress(at):
-                self._anchor_ts, self._anchor_at = ts_ms, at
+                self._anchor_ts, self._anchor_at, self._busy_s = ts_ms, at, 0.0
+                if self._busy_depth:
+                    self._busy_from = at
+
+    @contextmanager
+    def busy(self) -> Iterator[None]:
+        """Mark the worker's own work (actions, routing a batch): it is not idle input."""
+        if self._now is None:
+            yield
+            return
+        with self._lock:
+            if not self._busy_depth:
+                self._busy_from = self._now()
+            self._busy_depth += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._busy_depth -= 1
+                if not self._busy_depth:
+                    self._busy_s += self._now() - self._busy_from
 
     def _progress(self, at: float) -> int:
         assert self._anchor_ts is not None
         if self._now is None:
             return self._anchor_ts
-        return self._anchor_ts + max(0, int((at - self._anchor_at) * 1000))
+        busy = self._busy_s + (at - self._busy_from if self._busy_depth else 0.0)
+        return self._anchor_ts + max(0, int((at - self._anchor_at - busy) * 1000))
 
     def progress_ms(self) -> int:
         """Event-time progress: the max event time, plus idle wall-clock time when live."""

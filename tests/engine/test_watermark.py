@@ -68,13 +68,62 @@ def test_live_never_goes_backwards_when_a_new_max_is_behind_the_advanced_time() 
     assert clock.watermark(0) == 201_000
 
 
-@given(st.lists(st.tuples(st.integers(0, 10**9), st.floats(0, 100)), max_size=40), st.integers(0, 10**6))
-def test_watermark_is_monotonic(steps: list[tuple[int, float]], lateness: int) -> None:
+def test_a_busy_worker_is_not_idle_input() -> None:
+    """A webhook answering after 7 s: the events that waited in Kafka meanwhile are not late."""
+    now = FakeTime()
+    clock = WatermarkClock(now=now)
+    clock.observe(100_000)
+    now.t = 1
+    with clock.busy():
+        now.t = 8
+        assert clock.watermark(0) == 101_000  # frozen while busy
+    assert clock.watermark(0) == 101_000
+    now.t = 9
+    assert clock.watermark(0) == 102_000  # idle again: advances
+    clock.observe(102_500)  # read after the stall, 1.5 s after the last one: on time, and a new anchor
+    assert clock.watermark(0) == 102_500
+
+
+def test_busy_spans_of_two_workers_count_once_and_survive_a_new_anchor() -> None:
+    now = FakeTime()
+    clock = WatermarkClock(now=now)
+    clock.observe(100_000)
+    first, second = clock.busy(), clock.busy()
+    first.__enter__()
+    now.t = 2
+    second.__enter__()
+    clock.observe(200_000)  # a new anchor while busy: busy time counts from here
+    now.t = 4
+    first.__exit__(None, None, None)
+    now.t = 5
+    second.__exit__(None, None, None)
+    assert clock.watermark(0) == 200_000
+    now.t = 6
+    assert clock.watermark(0) == 201_000
+
+
+def test_offline_busy_changes_nothing() -> None:
+    clock = WatermarkClock(now=None)
+    clock.observe(1000)
+    with clock.busy():
+        clock.observe(2000)
+    assert clock.watermark(0) == 2000
+
+
+@given(st.lists(st.tuples(st.integers(0, 10**9), st.floats(0, 100), st.sampled_from(["enter", "exit", "none"])),
+                max_size=40), st.integers(0, 10**6))
+def test_watermark_is_monotonic(steps: list[tuple[int, float, str]], lateness: int) -> None:
     now = FakeTime()
     clock = WatermarkClock(now=now)
     last = MIN_WATERMARK
-    for ts, dt in steps:
+    open_spans = []
+    for ts, dt, busy in steps:
         now.t += dt
+        if busy == "enter":
+            open_spans.append(clock.busy())
+            open_spans[-1].__enter__()
+        elif busy == "exit" and open_spans:
+            open_spans.pop().__exit__(None, None, None)
         clock.observe(ts)
         wm = clock.watermark(lateness)
         assert wm >= last

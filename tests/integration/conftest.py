@@ -15,7 +15,7 @@ from storage.db import make_engine, make_session_factory
 from storage.migrate import upgrade
 from storage.models import Rule
 from tests.conftest import BROKERS, TEST_DATABASE_URL, stack_unavailable
-from tests.integration.harness import EngineProcess, StackEnv
+from tests.integration.harness import EngineProcess, Feed, StackEnv
 
 pytestmark = pytest.mark.integration
 
@@ -66,3 +66,13 @@ def engine(stack: StackEnv, tmp_path: Path) -> Iterator[EngineProcess]:
 def unique() -> str:
     """A suffix that makes rule names unique per test."""
     return uuid.uuid4().hex[:8]
+
+
+@pytest.fixture()
+def feed(stack: StackEnv) -> Iterator[Feed]:
+    """Ticks every 50 ms on the events topic (real time), stopped after the test."""
+    feed = Feed(stack)
+    feed.thread.start()
+    yield feed
+    feed.stop.set()
+    feed.thread.join(5)

@@ -12,6 +12,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -229,3 +230,22 @@ def stop_all(processes: list[EngineProcess]) -> None:
             process.proc.wait(10)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+class Feed:
+    """Sends `{"type": "tick", "n": n, "ts": now}` every 50 ms, all with one key (one partition)."""
+
+    def __init__(self, stack: StackEnv) -> None:
+        self.topic = stack.events_topic
+        self.producer = ReliableProducer([stack.brokers])
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.sent = 0
+
+    def _run(self) -> None:
+        while not self.stop.is_set():
+            tick = {"id": f"tick-{self.sent}", "type": "tick", "n": self.sent, "ts": int(time.time() * 1000)}
+            self.producer.send(OutMessage(self.topic, orjson.dumps(tick), key=b"tick"))
+            self.producer.flush()
+            self.sent += 1
+            time.sleep(0.05)
