@@ -14,6 +14,8 @@ def parse_event_time(value: Any) -> int | None:
 
     An ISO string without an offset is refused: guessing a zone would shift every window.
     """
+    if type(value) is int:  # the common case first
+        return value if -1e15 < value < 1e15 else None
     if isinstance(value, bool):
         return None
     if isinstance(value, int | float):

@@ -16,8 +16,7 @@ import logging
 from collections.abc import Callable
 
 import bytewax.operators as op
-from bytewax.connectors.kafka import KafkaError, KafkaSourceMessage
-from bytewax.connectors.kafka import operators as kop
+from bytewax.connectors.kafka import KafkaSourceMessage
 from bytewax.dataflow import Dataflow
 from bytewax.inputs import Source
 
@@ -26,25 +25,15 @@ from actions.sink import ActionSink
 from cepflow.resources import Resources, get_resources
 from cepflow.settings import Settings, get_settings
 from dataflow.group_step import GroupStep
+from dataflow.kafka_in import KafkaBatchSource
 from dataflow.kafka_out import TopicSink
 from dataflow.routing import Routed, Topics, make_router
 from dataflow.serde import Limits
+from dataflow.types import InMessage
 
 log = logging.getLogger(__name__)
 
 FLOW_ID = "cepflow"
-
-
-class FatalKafkaError(RuntimeError):
-    """The consumer reported an error it cannot recover from (auth, unknown topic, fatal)."""
-
-
-def _check_kafka_error(step_id: str, error: KafkaError) -> None:
-    """Transient consumer errors are logged; fatal ones stop the engine for its supervisor."""
-    err = error.err
-    log.warning("kafka consumer error on %s: %s", error.msg.topic, err.str())
-    if err.fatal():
-        raise FatalKafkaError(err.str())
 
 
 def _pick(tag: str) -> Callable[[Routed], object | None]:
@@ -52,6 +41,11 @@ def _pick(tag: str) -> Callable[[Routed], object | None]:
         return item[1] if item[0] == tag else None
 
     return pick
+
+
+def _as_poll(msg: KafkaSourceMessage) -> list[InMessage]:
+    ts = msg.timestamp[1] if msg.timestamp and msg.timestamp[0] else None
+    return [InMessage(msg.topic or "", msg.partition or 0, msg.offset or 0, msg.value, ts)]
 
 
 def build_flow(
@@ -74,19 +68,12 @@ def build_flow(
 
     flow = Dataflow(FLOW_ID)
     if source is None:
-        kafka_in = kop.input(
-            "kafka_in",
-            flow,
-            brokers=settings.brokers,
-            topics=settings.input_topics,
-            batch_size=settings.consumer_batch_size,
-            add_config={"fetch.wait.max.ms": "10"},
-        )
-        op.inspect("kafka_errors", kafka_in.errs, _check_kafka_error)
-        messages = kafka_in.oks
-    else:
-        messages = op.input("kafka_in", flow, source)
-    routed = op.flat_map_batch("route", messages, make_router(rules, clock, limits, topics))
+        kafka = KafkaBatchSource(settings.brokers, settings.input_topics, settings.consumer_batch_size,
+                                 {"fetch.wait.max.ms": "10"})
+        polls = op.input("kafka_in", flow, kafka)
+    else:  # one message per item, as tests write them
+        polls = op.map("as_poll", op.input("kafka_in", flow, source), _as_poll)
+    routed = op.flat_map("route", polls, make_router(rules, clock, limits, topics))
 
     to_kafka = op.filter_map("to_kafka", routed, _pick("out"))
     op.output("kafka_out", to_kafka, TopicSink(settings.brokers))

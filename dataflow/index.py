@@ -18,14 +18,15 @@ from __future__ import annotations
 
 import bisect
 import itertools
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from operator import itemgetter
 from typing import Any
 
 from dataflow.conditions import MISSING, path_getter
 from dataflow.runtime import CompiledRule
+from dataflow.types import Event
 
 NUMBER = (int, float)  # what a numeric comparison can hold for; bools are not numbers
-from dataflow.types import Event
 
 
 def _can_hold(rule: CompiledRule, body: dict[str, Any], getters: dict[str, Any]) -> bool:
@@ -64,30 +65,44 @@ class _Thresholds:
     def __init__(self, op: str) -> None:
         self.op = op
         self.entries: list[tuple[float, int, CompiledRule]] = []
-        self.bounds: list[float] = []
-        self.rules: list[CompiledRule] = []
+        self.matching: Callable[[float], list[CompiledRule]] = lambda value: []
+        """The rules whose bound `value` satisfies (one bisection, chosen by `op` at `freeze`)."""
 
     def add(self, bound: float, position: int, rule: CompiledRule) -> None:
         self.entries.append((bound, position, rule))
 
     def freeze(self) -> None:
         self.entries.sort(key=lambda entry: (entry[0], entry[1]))
-        self.bounds = [bound for bound, _, _ in self.entries]
-        self.rules = [rule for _, _, rule in self.entries]
-
-    def matching(self, value: float) -> list[CompiledRule]:
-        """The rules whose bound `value` satisfies."""
-        if self.op == "gt":
-            return self.rules[: bisect.bisect_left(self.bounds, value)]
-        if self.op == "gte":
-            return self.rules[: bisect.bisect_right(self.bounds, value)]
-        if self.op == "lt":
-            return self.rules[bisect.bisect_right(self.bounds, value) :]
-        return self.rules[bisect.bisect_left(self.bounds, value) :]
+        bounds = [bound for bound, _, _ in self.entries]
+        rules = [rule for _, _, rule in self.entries]
+        left, right = bisect.bisect_left, bisect.bisect_right
+        self.matching = {
+            "gt": lambda value: rules[: left(bounds, value)],
+            "gte": lambda value: rules[: right(bounds, value)],
+            "lt": lambda value: rules[right(bounds, value) :],
+            "lte": lambda value: rules[left(bounds, value) :],
+        }[self.op]
 
 
 RangeKey = tuple[tuple[str, ...], str, str]
 """(equality fields, range field, op): one family of range tables in a bucket."""
+
+KeyOf = Callable[[list[Any]], Any]
+"""Builds a table key from the bucket's field values of one event."""
+
+
+def _no_key(values: list[Any]) -> tuple[()]:
+    return ()
+
+
+def _key_of(fields: tuple[str, ...], slot: dict[str, int]) -> KeyOf:
+    """A C-speed key builder: a lone field's value itself, several fields' values as a tuple."""
+    return itemgetter(*(slot[f] for f in fields)) if fields else _no_key
+
+
+def _keyed_for(fields: tuple[str, ...], table: dict[tuple[Any, ...], Any]) -> dict[Any, Any]:
+    """`table` re-keyed the way `_key_of(fields)` builds keys (a lone field: not a 1-tuple)."""
+    return {key[0]: value for key, value in table.items()} if len(fields) == 1 else table
 
 
 class _Bucket:
@@ -98,8 +113,9 @@ class _Bucket:
         self.scan: list[CompiledRule] = []
         self.tables: dict[tuple[str, ...], dict[tuple[Any, ...], list[CompiledRule]]] = {}
         self.ranges: dict[RangeKey, dict[tuple[Any, ...], _Thresholds]] = {}
-        self.lookups: list[tuple[tuple[Any, ...], dict[tuple[Any, ...], list[CompiledRule]]]] = []
-        self.range_lookups: list[tuple[tuple[Any, ...], Any, dict[tuple[Any, ...], _Thresholds]]] = []
+        self.getters: list[Any] = []  # every field any lookup reads, each read once per event
+        self.lookups: list[tuple[KeyOf, dict[Any, list[CompiledRule]]]] = []
+        self.range_lookups: list[tuple[KeyOf, int, dict[Any, _Thresholds]]] = []
 
     def add(self, rule: CompiledRule, position: int) -> None:
         fields = _index_fields(rule.index_equalities)
@@ -117,12 +133,16 @@ class _Bucket:
             self.scan.append(rule)
 
     def freeze(self, getters: dict[str, Any]) -> None:
-        self.lookups = [(tuple(getters[f] for f in fields), table) for fields, table in self.tables.items()]
+        fields = sorted({f for key in self.tables for f in key} | {f for key, field, _ in self.ranges
+                                                                     for f in (*key, field)})
+        slot = {field: i for i, field in enumerate(fields)}
+        self.getters = [getters[f] for f in fields]
+        self.lookups = [(_key_of(key, slot), _keyed_for(key, table)) for key, table in self.tables.items()]
         self.range_lookups = []
-        for (fields, field, _op), family in self.ranges.items():
+        for (key, field, _op), family in self.ranges.items():
             for thresholds in family.values():
                 thresholds.freeze()
-            self.range_lookups.append((tuple(getters[f] for f in fields), getters[field], family))
+            self.range_lookups.append((_key_of(key, slot), slot[field], _keyed_for(key, family)))
 
     def collect(self, body: dict[str, Any], found: list[CompiledRule]) -> int:
         """Add this bucket's candidates to `found`; returns how many lists contributed (a range
@@ -131,22 +151,21 @@ class _Bucket:
         if self.scan:
             found.extend(self.scan)
             sources = 1
-        for gets, table in self.lookups:
-            key = tuple([get(body) for get in gets])
+        values = [get(body) for get in self.getters]
+        for key_of, table in self.lookups:
             try:
-                hit = table.get(key)
+                hit = table.get(key_of(values))
             except TypeError:  # unhashable: lists and objects are never indexed values
                 continue
             if hit:
                 found.extend(hit)
                 sources += 1
-        for gets, get_value, family in self.range_lookups:
-            value = get_value(body)
+        for key_of, value_at, family in self.range_lookups:
+            value = values[value_at]
             if type(value) not in NUMBER:
                 continue
-            key = tuple([get(body) for get in gets])
             try:
-                thresholds = family.get(key)
+                thresholds = family.get(key_of(values))
             except TypeError:
                 continue
             if thresholds is not None and (hit := thresholds.matching(value)):

@@ -1,6 +1,6 @@
 """Where an event goes: parse it, send it to the rules that can match it, and nowhere else.
 
-`route_batch` runs once per Kafka batch. Each message becomes exactly one of: a dead letter, or
+`route_batch` runs once per Kafka poll (`dataflow/kafka_in.py`). Each message becomes exactly one of: a dead letter, or
 zero or more routed items — a late event (per rule lateness), a finished `Execution` from a
 stateless rule, or a keyed item for the stateful detection step of one (rule, group).
 """
@@ -12,14 +12,13 @@ from dataclasses import dataclass
 from typing import Literal
 
 import orjson
-from bytewax.connectors.kafka import KafkaSourceMessage
 
 from dataflow.kafka_out import OutMessage
 from dataflow.metrics import DEAD_LETTERS, EVENTS_IN, EXECUTIONS, LATE_EVENTS, reason_class
 from dataflow.rule_cache import RuleSet
 from dataflow.runtime import CompiledRule, evaluate_stateless, is_late
 from dataflow.serde import DeadLetter, Limits, parse_chain_message, parse_message
-from dataflow.types import Event, Execution
+from dataflow.types import Event, Execution, KafkaMessage
 from dataflow.watermark import WatermarkClock
 
 
@@ -103,16 +102,17 @@ def _dead(letter: DeadLetter, topic: str) -> Routed:
 
 def make_router(
     rules: Callable[[], RuleSet], clock: Callable[[], WatermarkClock], limits: Limits, topics: Topics
-) -> Callable[[list[KafkaSourceMessage]], list[Routed]]:
-    """The `flat_map_batch` mapper; resources are looked up per batch (lazily built, hot-reloaded)."""
+) -> Callable[[list[KafkaMessage]], list[Routed]]:
+    """The `flat_map` mapper of one poll's messages; resources are looked up per batch (lazily
+    built, hot-reloaded)."""
 
-    def route_batch(batch: list[KafkaSourceMessage]) -> list[Routed]:
+    def route_batch(batch: list[KafkaMessage]) -> list[Routed]:
         current, watermark_clock = rules(), clock()
         EVENTS_IN.inc(len(batch))
         out: list[Routed] = []
         with watermark_clock.busy():
             for msg in batch:
-                parse = parse_chain_message if msg.topic == topics.chain else parse_message
+                parse = parse_chain_message if msg.topic() == topics.chain else parse_message
                 parsed = parse(msg, limits)
                 if isinstance(parsed, DeadLetter):
                     out.append(_dead(parsed, topics.dead_letter))

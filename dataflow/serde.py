@@ -10,10 +10,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from bytewax.connectors.kafka import KafkaSourceMessage
 
 from dataflow.eventtime import parse_event_time
-from dataflow.types import ChainInfo, Event
+from dataflow.types import ChainInfo, Event, KafkaMessage
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,37 +79,36 @@ def _decode_object(value: bytes | None, limits: Limits) -> dict[str, Any] | str:
     return body
 
 
-def _event_id(body: dict[str, Any], msg: KafkaSourceMessage) -> str:
+def _event_id(body: dict[str, Any], msg: KafkaMessage) -> str:
     given = body.get("id")
     if isinstance(given, str | int) and not isinstance(given, bool):
         return str(given)
-    return f"{msg.topic}/{msg.partition}/{msg.offset}"
+    return f"{msg.topic()}/{msg.partition()}/{msg.offset()}"
 
 
-def _event_time(body: dict[str, Any], msg: KafkaSourceMessage) -> int | None:
+def _event_time(body: dict[str, Any], msg: KafkaMessage) -> int | None:
     ts = parse_event_time(body.get("ts"))
-    if ts is None and msg.timestamp and msg.timestamp[1] > 0:
-        return int(msg.timestamp[1])
+    if ts is None:
+        kind, kafka_ts = msg.timestamp()
+        if kind and kafka_ts > 0:
+            return kafka_ts
     return ts
 
 
-def parse_message(msg: KafkaSourceMessage, limits: Limits) -> Event | DeadLetter:
+def _dead_letter(reason: str, msg: KafkaMessage) -> DeadLetter:
+    return DeadLetter(reason, msg.value(), msg.topic() or "", msg.partition(), msg.offset())
+
+
+def parse_message(msg: KafkaMessage, limits: Limits) -> Event | DeadLetter:
     """Read an ordinary input event."""
-    body = _decode_object(msg.value, limits)
+    body = _decode_object(msg.value(), limits)
     if isinstance(body, str):
-        return DeadLetter(body, msg.value, msg.topic or "", msg.partition, msg.offset)
+        return _dead_letter(body, msg)
     ts = _event_time(body, msg)
     if ts is None:
-        reason = "no usable event time: `ts` missing or unparsable and no Kafka timestamp"
-        return DeadLetter(reason, msg.value, msg.topic or "", msg.partition, msg.offset)
+        return _dead_letter("no usable event time: `ts` missing or unparsable and no Kafka timestamp", msg)
     kind = body.get(limits.type_field)
-    return Event(
-        id=_event_id(body, msg),
-        ts_ms=ts,
-        topic=msg.topic or "",
-        type=kind if isinstance(kind, str) else None,
-        body=body,
-    )
+    return Event(_event_id(body, msg), ts, msg.topic() or "", kind if type(kind) is str else None, body)
 
 
 def chain_message(
@@ -128,11 +126,11 @@ def chain_message(
     )
 
 
-def parse_chain_message(msg: KafkaSourceMessage, limits: Limits) -> Event | DeadLetter:
+def parse_chain_message(msg: KafkaMessage, limits: Limits) -> Event | DeadLetter:
     """Read a chain event written by `chain_message`."""
-    envelope = _decode_object(msg.value, limits)
+    envelope = _decode_object(msg.value(), limits)
     if isinstance(envelope, str):
-        return DeadLetter(envelope, msg.value, msg.topic or "", msg.partition, msg.offset)
+        return _dead_letter(envelope, msg)
     try:
         chain = envelope["chain"]
         payload = envelope["payload"]
@@ -141,16 +139,14 @@ def parse_chain_message(msg: KafkaSourceMessage, limits: Limits) -> Event | Dead
         ts = int(envelope["ts"])
         event_id = str(envelope["id"])
     except (KeyError, TypeError, ValueError) as exc:
-        reason = f"not a chain event: {exc!r}"
-        return DeadLetter(reason, msg.value, msg.topic or "", msg.partition, msg.offset)
+        return _dead_letter(f"not a chain event: {exc!r}", msg)
     if not isinstance(payload, dict):
-        reason = "not a chain event: payload is not an object"
-        return DeadLetter(reason, msg.value, msg.topic or "", msg.partition, msg.offset)
+        return _dead_letter("not a chain event: payload is not an object", msg)
     kind = payload.get(limits.type_field)
     return Event(
         id=event_id,
         ts_ms=ts,
-        topic=msg.topic or "",
+        topic=msg.topic() or "",
         type=kind if isinstance(kind, str) else None,
         body=payload,
         chain=info,

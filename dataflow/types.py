@@ -7,9 +7,50 @@ can change what an earlier stage decided.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 ExecutionStatus = Literal["fired", "skipped", "dry_run"]
+
+
+class KafkaMessage(Protocol):
+    """What the router reads of a Kafka message: confluent-kafka's `Message` as polled (no copy
+    per message: the router calls `value()` and `topic()`, the rest only for dead letters), or an
+    `InMessage`."""
+
+    def topic(self) -> str | None: ...
+    def partition(self) -> int | None: ...
+    def offset(self) -> int | None: ...
+    def value(self) -> bytes | None: ...
+    def timestamp(self) -> tuple[int, int]: ...
+
+
+class InMessage:
+    """A Kafka message built in memory (tests, the test-source path of the flow), read like one
+    polled by confluent-kafka. `timestamp_ms` is the producer/broker time, the event time of last
+    resort."""
+
+    __slots__ = ("_topic", "_partition", "_offset", "_value", "_timestamp_ms")
+
+    def __init__(self, topic: str, partition: int, offset: int, value: bytes | None,
+                 timestamp_ms: int | None = None) -> None:
+        self._topic, self._partition, self._offset = topic, partition, offset
+        self._value, self._timestamp_ms = value, timestamp_ms
+
+    def topic(self) -> str:
+        return self._topic
+
+    def partition(self) -> int:
+        return self._partition
+
+    def offset(self) -> int:
+        return self._offset
+
+    def value(self) -> bytes | None:
+        return self._value
+
+    def timestamp(self) -> tuple[int, int]:
+        """(type, ms) as confluent-kafka gives it: type 0 means "no timestamp"."""
+        return (0, -1) if self._timestamp_ms is None else (1, self._timestamp_ms)
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,9 +62,13 @@ class ChainInfo:
     path: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Event:
-    """One parsed input event. Chain events are addressed to one rule by `target_rule_id`."""
+    """One parsed input event. Chain events are addressed to one rule by `target_rule_id`.
+
+    Never changed once built, but not `frozen`: a frozen dataclass costs twice as much to build,
+    and one is built per input event (~0.7 µs of a ~10 µs budget).
+    """
 
     id: str
     ts_ms: int

@@ -35,7 +35,7 @@ class WatermarkClock:
     and every watermark — is monotonic (idle time never decreases).
     """
 
-    __slots__ = ("_now", "_max_ts", "_anchor_ts", "_anchor_at", "_busy_s", "_busy_depth", "_busy_from", "_lock")
+    __slots__ = ("_now", "_max_ts", "_anchor_ts", "_anchor_at", "_busy_s", "_busy_depth", "_busy_from", "_high", "_lock")
 
     def __init__(self, now: Callable[[], float] | None = time.monotonic) -> None:
         self._now = now
@@ -45,6 +45,7 @@ class WatermarkClock:
         self._busy_s = 0.0  # closed busy time since the anchor
         self._busy_depth = 0  # workers (threads) inside `busy` now
         self._busy_from = 0.0  # since when, while _busy_depth > 0
+        self._high = MIN_WATERMARK  # the highest progress reported
         self._lock = threading.Lock()
 
     @property
@@ -97,7 +98,11 @@ class WatermarkClock:
         if self._now is None:
             return self._anchor_ts
         busy = self._busy_s + (at - self._busy_from if self._busy_depth else 0.0)
-        return self._anchor_ts + max(0, int((at - self._anchor_at - busy) * 1000))
+        progress = self._anchor_ts + max(0, int((at - self._anchor_at - busy) * 1000))
+        if progress < self._high:  # float rounding of the busy sums must not step back a millisecond
+            return self._high
+        self._high = progress
+        return progress
 
     def progress_ms(self) -> int:
         """Event-time progress: the max event time, plus idle wall-clock time when live."""

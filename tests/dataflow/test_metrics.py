@@ -9,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
-from bytewax.connectors.kafka import KafkaSourceMessage
 from prometheus_client import REGISTRY
 
 from dataflow.group_step import UNKNOWN_PROGRESS_POLL, GroupStep
@@ -18,6 +17,7 @@ from dataflow.offline import parse_event_line
 from dataflow.routing import KeyedEvent, Topics, make_router
 from dataflow.rule_cache import RuleSet, StoredRule, build_rule_set
 from dataflow.serde import Limits
+from dataflow.types import InMessage
 from dataflow.watermark import WatermarkClock
 
 TOPICS = Topics("chain", "dead", "late")
@@ -38,9 +38,9 @@ def rule_set(**rules: dict[str, Any]) -> RuleSet:
     )
 
 
-def msg(body: dict[str, Any] | bytes) -> KafkaSourceMessage:
+def msg(body: dict[str, Any] | bytes) -> InMessage:
     raw = body if isinstance(body, bytes) else orjson.dumps(body)
-    return KafkaSourceMessage(key=None, value=raw, topic="events", partition=0, offset=0)
+    return InMessage("events", 0, 0, raw)
 
 
 def test_router_counts_events_in_dead_letters_late_events_and_stateless_executions() -> None:

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import orjson
 import pytest
-from bytewax.connectors.kafka import KafkaSourceMessage
 
 from dataflow.serde import DeadLetter, Limits, chain_message, parse_chain_message, parse_message, too_deep
-from dataflow.types import ChainInfo, Event
+from dataflow.types import ChainInfo, Event, InMessage
 
 LIMITS = Limits(max_bytes=200, max_depth=4, type_field="type")
 
 
-def msg(value: bytes | None, *, topic: str = "events", kafka_ts: int = 0) -> KafkaSourceMessage:
-    return KafkaSourceMessage(key=None, value=value, topic=topic, partition=2, offset=17,
-                              timestamp=(1, kafka_ts))
+def msg(value: bytes | None, *, topic: str = "events", kafka_ts: int = 0) -> InMessage:
+    return InMessage(topic, 2, 17, value, kafka_ts)
 
 
 def test_object_becomes_event_with_time_type_and_id() -> None:
