@@ -17,7 +17,7 @@ from bytewax.operators import StatefulBatchLogic
 from dataflow.metrics import ACTIVE_GROUPS, count_executions
 from dataflow.routing import KeyedEvent
 from dataflow.rule_cache import RuleSet
-from dataflow.runtime import CompiledRule, GroupLogic
+from dataflow.runtime import GroupLogic
 from dataflow.types import Execution
 from dataflow.watermark import WatermarkClock
 
@@ -29,7 +29,12 @@ UNKNOWN_PROGRESS_POLL = timedelta(seconds=1)
 
 
 class GroupStep(StatefulBatchLogic[KeyedEvent, Execution, Snapshot]):
-    """Per-key logic; discarded as soon as its state is empty or its rule version is gone."""
+    """Per-key logic; discarded as soon as its state is empty or its rule version is gone.
+
+    Bytewax keeps one per active key, and its base class gives it a `__dict__` (no `__slots__`
+    can remove it), so it holds little: the shared lookups, the logic (which holds the rule) and
+    whether the key counts in ACTIVE_GROUPS.
+    """
 
     def __init__(
         self,
@@ -39,35 +44,37 @@ class GroupStep(StatefulBatchLogic[KeyedEvent, Execution, Snapshot]):
     ) -> None:
         self._rules = rules
         self._clock = clock
-        self._rule: CompiledRule | None = None
         self._logic: GroupLogic | None = None
-        self._gauge: str | None = None  # the `rule` label this key counts under in ACTIVE_GROUPS
+        self._counted = False  # the key counts under its rule's name in ACTIVE_GROUPS
         if resume is not None:
             rule_id, version, state = resume
-            self._rule = rules().compiled(rule_id, version)
-            if self._rule is not None:
-                self._logic = GroupLogic.resume(self._rule, state)
-                self._count_in()
+            rule = rules().compiled(rule_id, version)
+            if rule is not None:
+                self._logic = GroupLogic.resume(rule, state)
+                self._count(True)
 
-    def _count_in(self) -> None:
-        assert self._rule is not None
-        self._gauge = self._rule.name
-        ACTIVE_GROUPS.labels(self._gauge).inc()
+    def _count(self, active: bool) -> None:
+        assert self._logic is not None
+        gauge = ACTIVE_GROUPS.labels(self._logic.rule.name)
+        if active:
+            gauge.inc()
+        else:
+            gauge.dec()
+        self._counted = active
 
-    def _bind(self, item: KeyedEvent) -> bool:
+    def _bind(self, item: KeyedEvent) -> GroupLogic | None:
         if self._logic is None:
-            self._rule = self._rules().compiled(item.rule_id, item.rule_version)
-            if self._rule is not None:
-                self._logic = GroupLogic(self._rule)
-                self._count_in()
-        return self._logic is not None
+            rule = self._rules().compiled(item.rule_id, item.rule_version)
+            if rule is not None:
+                self._logic = GroupLogic(rule)
+                self._count(True)
+        return self._logic
 
     def _done(self, out: list[Execution]) -> tuple[Iterable[Execution], bool]:
         count_executions(out)
         gone = self._logic is None or self._logic.is_empty()
-        if gone and self._gauge is not None:
-            ACTIVE_GROUPS.labels(self._gauge).dec()
-            self._gauge = None
+        if gone and self._counted:
+            self._count(False)
         return out, (StatefulBatchLogic.DISCARD if gone else StatefulBatchLogic.RETAIN)
 
     def on_batch(self, values: list[KeyedEvent]) -> tuple[Iterable[Execution], bool]:
@@ -75,34 +82,39 @@ class GroupStep(StatefulBatchLogic[KeyedEvent, Execution, Snapshot]):
         clock = self._clock()
         for item in values:
             clock.observe(item.max_ts_ms)
-            if not self._bind(item):
+            logic = self._bind(item)
+            if logic is None:
                 break
-            assert self._logic is not None and self._rule is not None
             # The watermark the router judged the event by: the clock may be past its window already.
-            out.extend(self._logic.on_event(item.event, item.progress_ms - self._rule.lateness_ms))
+            out.extend(logic.on_event(item.event, item.progress_ms - logic.rule.lateness_ms))
         return self._done(out)
 
     def on_notify(self) -> tuple[Iterable[Execution], bool]:
-        if self._logic is None or self._rule is None:
+        logic = self._logic
+        if logic is None:
             return self._done([])
-        if self._rules().compiled(self._rule.id, self._rule.version) is None:
+        if self._rules().compiled(logic.rule.id, logic.rule.version) is None:
+            if self._counted:
+                self._count(False)
             self._logic = None  # the rule changed or went away: its state goes with it
             return self._done([])
-        watermark = self._clock().watermark(self._rule.lateness_ms)
-        return self._done(self._logic.on_watermark(watermark))
+        watermark = self._clock().watermark(logic.rule.lateness_ms)
+        return self._done(logic.on_watermark(watermark))
 
     def notify_at(self) -> datetime | None:
-        if self._logic is None or self._rule is None:
+        logic = self._logic
+        if logic is None:
             return datetime.now(UTC)  # resumed for a rule version that is gone: wake to discard
-        deadline = self._logic.next_deadline_ms()
+        deadline = logic.next_deadline_ms()
         if deadline is None:
             return None
         clock = self._clock()
         if clock.max_ts_ms is None:  # resumed before this process saw an event: ask again soon
             return datetime.now(UTC) + UNKNOWN_PROGRESS_POLL
-        lag_ms = max(0, deadline - clock.watermark(self._rule.lateness_ms))
+        lag_ms = max(0, deadline - clock.watermark(logic.rule.lateness_ms))
         return datetime.now(UTC) + timedelta(milliseconds=lag_ms)
 
     def snapshot(self) -> Snapshot:
-        assert self._logic is not None and self._rule is not None
-        return (self._rule.id, self._rule.version, self._logic.snapshot())
+        assert self._logic is not None
+        rule = self._logic.rule
+        return (rule.id, rule.version, self._logic.snapshot())

@@ -205,6 +205,7 @@ class RuleIndex:
                 self._any.add(rule, self._position[rule.id])
         for bucket in (*self._by_type.values(), *self._by_topic.values(), self._any):
             bucket.freeze(self._getters)
+        self._any_used = bool(self._any.scan or self._any.tables or self._any.ranges)
 
     def __len__(self) -> int:
         return len(self.rules)
@@ -222,9 +223,10 @@ class RuleIndex:
         sources = 0
         if event.type is not None and (bucket := self._by_type.get(event.type)) is not None:
             sources += bucket.collect(body, found)
-        if (bucket := self._by_topic.get(event.topic)) is not None:
+        if self._by_topic and (bucket := self._by_topic.get(event.topic)) is not None:
             sources += bucket.collect(body, found)
-        sources += self._any.collect(body, found)
+        if self._any_used:
+            sources += self._any.collect(body, found)
         if not found:
             return found
         if self._verify:

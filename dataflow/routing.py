@@ -73,12 +73,14 @@ def _late_message(topic: str, rule: CompiledRule, event: Event, watermark: int) 
     return OutMessage(topic, orjson.dumps(record), key=event.id.encode())
 
 
-def route_event(event: Event, rules: RuleSet, clock: WatermarkClock, topics: Topics) -> list[Routed]:
-    """Everything one parsed event leads to."""
+def route_event(event: Event, rules: RuleSet, clock: WatermarkClock, topics: Topics, out: list[Routed]) -> None:
+    """Append everything one parsed event leads to to `out`."""
     clock.observe(event.ts_ms)
+    candidates = rules.index.candidates(event)
+    if not candidates:  # most events: no rule can match
+        return
     progress = clock.progress_ms()
-    out: list[Routed] = []
-    for rule in rules.index.candidates(event):
+    for rule in candidates:
         watermark = progress - rule.lateness_ms
         if is_late(rule, event, watermark):
             LATE_EVENTS.labels(rule.name).inc()
@@ -92,7 +94,6 @@ def route_event(event: Event, rules: RuleSet, clock: WatermarkClock, topics: Top
             key = state_key(rule, rule.group_key(rule.group_of(event.body)))
             item = KeyedEvent(rule.id, rule.version, event, clock.max_ts_ms, progress)
             out.append(("key", (key, item)))
-    return out
 
 
 def _dead(letter: DeadLetter, topic: str) -> Routed:
@@ -117,7 +118,7 @@ def make_router(
                 if isinstance(parsed, DeadLetter):
                     out.append(_dead(parsed, topics.dead_letter))
                 else:
-                    out.extend(route_event(parsed, current, watermark_clock, topics))
+                    route_event(parsed, current, watermark_clock, topics, out)
         return out
 
     return route_batch

@@ -41,8 +41,10 @@ from dataflow.detect.for_episode import Episode
 from dataflow.rules.model import RuleSpec
 from dataflow.types import ChainInfo, Event, Execution
 
-SNAPSHOT_FORMAT = 1
-"""Version of the `GroupLogic.snapshot()` tuple; bump when its shape changes."""
+SNAPSHOT_FORMAT = 2
+"""Version of the `GroupLogic.snapshot()` tuple; bump when its shape changes. 2: the group as
+`CompiledRule.group_values` gives it (1: as a dict, or None before the first event); `resume`
+reads both."""
 
 _JSON_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
 
@@ -159,6 +161,19 @@ class CompiledRule:
             group[path] = None if value is MISSING else value
         return group
 
+    def group_values(self, group: dict[str, Any]) -> Any:
+        """A group as a `GroupLogic` keeps it, smaller than its dict (one per group key): the value
+        of the single `group_by` field, else the tuple of the values in `group_by` order."""
+        if len(self.group_by) == 1:
+            return group[self.group_by[0]]
+        return tuple(group[path] for path in self.group_by)
+
+    def group_from_values(self, values: Any) -> dict[str, Any]:
+        """The group (a new dict) of what `group_values` gave."""
+        if len(self.group_by) == 1:
+            return {self.group_by[0]: values}
+        return dict(zip(self.group_by, values, strict=True))
+
     def group_key(self, group: dict[str, Any]) -> str:
         """Stable text of a group (JSON, sorted keys)."""
         return group_key(group)
@@ -249,9 +264,10 @@ def evaluate_stateless(rule: CompiledRule, event: Event) -> Execution | None:
     return None
 
 
-GroupSnapshot = tuple[int, dict[str, Any] | None, Any, Episode | None, int | None]
+GroupSnapshot = tuple[int, Any, Any, Episode | None, int | None]
 """(format, group, detector snapshot, `for` episode, last fire time for cooldown) — immutable and
-picklable; the group's events are kept as `Seen` values inside the detector snapshot."""
+picklable; the group as `CompiledRule.group_values` gives it (`NO_VALUE` before the first event);
+the group's events are kept as `Seen` values inside the detector snapshot."""
 
 
 class GroupLogic:
@@ -261,11 +277,11 @@ class GroupLogic:
     outside world: time comes only from events and the given watermark.
     """
 
-    __slots__ = ("rule", "group", "_state", "_episode", "_last_fire")
+    __slots__ = ("rule", "_group", "_state", "_episode", "_last_fire")
 
     def __init__(self, rule: CompiledRule, group: dict[str, Any] | None = None) -> None:
         self.rule = rule
-        self.group = group
+        self._group: Any = NO_VALUE if group is None else rule.group_values(group)  # NO_VALUE: not known yet
         self._state: Any = None
         self._episode: Episode | None = None
         self._last_fire: int | None = None
@@ -274,9 +290,12 @@ class GroupLogic:
     def resume(cls, rule: CompiledRule, snapshot: GroupSnapshot) -> GroupLogic:
         """Rebuild from `snapshot()` (for the same rule id and version)."""
         fmt, group, state, episode, last_fire = snapshot
-        if fmt != SNAPSHOT_FORMAT:
+        if fmt == 1:
+            group = NO_VALUE if group is None else rule.group_values(group)
+        elif fmt != SNAPSHOT_FORMAT:
             raise ValueError(f"unknown group snapshot format {fmt!r}")
-        logic = cls(rule, group)
+        logic = cls(rule)
+        logic._group = group
         logic._state = rule.detector.thaw(state)
         logic._episode = episode
         logic._last_fire = last_fire
@@ -285,7 +304,12 @@ class GroupLogic:
     def snapshot(self) -> GroupSnapshot:
         """Small, immutable, picklable; `GroupLogic.resume(rule, snapshot)` continues exactly."""
         state = self.rule.detector.freeze(self._state)
-        return (SNAPSHOT_FORMAT, self.group, state, self._episode, self._last_fire)
+        return (SNAPSHOT_FORMAT, self._group, state, self._episode, self._last_fire)
+
+    @property
+    def group(self) -> dict[str, Any] | None:
+        """The group (a new dict), None before the first event."""
+        return None if self._group is NO_VALUE else self.rule.group_from_values(self._group)
 
     def is_empty(self) -> bool:
         """Nothing worth keeping: discarding this logic changes no future output."""
@@ -306,11 +330,11 @@ class GroupLogic:
         """Timers due at `watermark_ms` first, then the event (any event the rule reads for the group)."""
         out = self.on_watermark(watermark_ms)
         rule = self.rule
-        if self.group is None:
-            self.group = rule.group_of(event.body)
+        if self._group is NO_VALUE:
+            self._group = rule.group_values(rule.group_of(event.body))
         passed = rule.where(event.body)
         if not passed and event.chain is not None:
-            out.append(dry_run(rule, self.group, event))
+            out.append(dry_run(rule, rule.group_from_values(self._group), event))
         seen = _seen(event)
         fires: list[Fire] = []
         if rule.episode is not None:
@@ -353,7 +377,7 @@ class GroupLogic:
         cooldown = rule.cooldown_ms
         out: list[Execution] = []
         for fire in fires:
-            group = dict(self.group) if self.group is not None else {}  # never shared with the state
+            group = self.group or {}  # a new dict: never shared with the state
             if cooldown and self._last_fire is not None and fire.at < self._last_fire + cooldown:
                 out.append(_execution(rule, group, fire, "skipped", "cooldown"))
                 continue

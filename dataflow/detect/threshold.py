@@ -116,46 +116,73 @@ def _ts(entry: tuple[int, Any]) -> int:
 
 @dataclass(frozen=True, slots=True)
 class SlidingState:
-    """Contributions `(ts, x)` sorted by time, and the time of the last fire (`floor`)."""
+    """A window's entries sorted by time, and the time of the last fire (`floor`).
 
-    entries: tuple[tuple[int, Any], ...] = ()
+    Entries are bare event times for `count` (nothing else is needed), `(ts, x)` contributions
+    for the other aggregates. Snapshots written before that kept `(ts, None)` for `count` too:
+    `SlidingThreshold.thaw` reads them.
+    """
+
+    entries: tuple[Any, ...] = ()
     floor: int | None = None
+
+
+SlidingValue = SlidingState | int | None
+"""A sliding window's per-group state: None when empty; for `count`, a bare `int` for the most
+common one, a single event time and no fire yet (32 bytes, where a `SlidingState` holding it takes
+128: a group key seen once holds this until its window passes); else a `SlidingState`."""
 
 
 class SlidingThreshold:
     """A sliding window `(t - size, t]` evaluated at each event."""
 
-    __slots__ = ("size", "agg", "for_mode")
+    __slots__ = ("size", "agg", "for_mode", "_key")
 
     def __init__(self, size_ms: int, agg: Aggregate, for_mode: bool = False) -> None:
         self.size, self.agg, self.for_mode = size_ms, agg, for_mode
+        self._key = None if agg.fn == "count" else _ts  # how `bisect` reads an entry's time
+
+    def _time(self, entry: Any) -> int:
+        return entry if self._key is None else entry[0]
 
     @staticmethod
-    def _state(entries: tuple[tuple[int, Any], ...], floor: int | None) -> SlidingState | None:
-        return SlidingState(entries, floor) if entries or floor is not None else None
+    def _unpack(state: SlidingValue) -> tuple[tuple[Any, ...], int | None]:
+        if state is None:
+            return (), None
+        if type(state) is int:
+            return (state,), None
+        assert isinstance(state, SlidingState)
+        return state.entries, state.floor
 
-    def _evict(self, entries: tuple[tuple[int, Any], ...], watermark_ms: int) -> tuple[tuple[int, Any], ...]:
+    def _pack(self, entries: tuple[Any, ...], floor: int | None) -> SlidingValue:
+        if floor is None:
+            if not entries:
+                return None
+            if len(entries) == 1 and self._key is None:
+                return entries[0]
+        return SlidingState(entries, floor)
+
+    def _evict(self, entries: tuple[Any, ...], watermark_ms: int) -> tuple[Any, ...]:
         """Drop what no future window can hold: an event at `t >= watermark` looks back to `t - size`."""
-        cut = bisect_right(entries, watermark_ms - self.size, key=_ts)
+        cut = bisect_right(entries, watermark_ms - self.size, key=self._key)
         return entries[cut:] if cut else entries
 
-    def on_event(
-        self, state: SlidingState | None, seen: Seen, watermark_ms: int
-    ) -> tuple[SlidingState | None, list[Fire]]:
-        entries, floor = (state.entries, state.floor) if state is not None else ((), None)
+    def on_event(self, state: SlidingValue, seen: Seen, watermark_ms: int) -> tuple[SlidingValue, list[Fire]]:
+        entries, floor = self._unpack(state)
         t = seen.ts
         if floor is not None and t <= floor:
             return state, []  # its window was consumed by a fire
         x = self.agg.contribution(seen.body)
         if x is not NO_VALUE:
-            if not entries or entries[-1][0] <= t:
-                entries = (*entries, (t, x))
+            entry = t if self._key is None else (t, x)
+            if not entries or self._time(entries[-1]) <= t:
+                entries = (*entries, entry)
             else:
-                at = bisect_right(entries, t, key=_ts)
-                entries = (*entries[:at], (t, x), *entries[at:])
-        lo = bisect_right(entries, t - self.size, key=_ts)
-        hi = bisect_right(entries, t, key=_ts)
-        value = hi - lo if self.agg.fn == "count" else self.agg.over([x for _, x in entries[lo:hi]])
+                at = bisect_right(entries, t, key=self._key)
+                entries = (*entries[:at], entry, *entries[at:])
+        lo = bisect_right(entries, t - self.size, key=self._key)
+        hi = bisect_right(entries, t, key=self._key)
+        value = hi - lo if self._key is None else self.agg.over([x for _, x in entries[lo:hi]])
         holds = self.agg.holds(value)
         out: list[Fire] = []
         if holds or self.for_mode:
@@ -166,33 +193,40 @@ class SlidingThreshold:
         if holds and not self.for_mode:
             entries = entries[hi:]  # the window restarts empty after a fire
             floor = t if floor is None else max(floor, t)
-        return self._state(self._evict(entries, watermark_ms), floor), out
+        return self._pack(self._evict(entries, watermark_ms), floor), out
 
-    def on_watermark(self, state: SlidingState | None, watermark_ms: int) -> tuple[SlidingState | None, list[Fire]]:
+    def on_watermark(self, state: SlidingValue, watermark_ms: int) -> tuple[SlidingValue, list[Fire]]:
         if state is None:
             return None, []
-        floor = state.floor if state.floor is not None and state.floor >= watermark_ms else None
-        entries = self._evict(state.entries, watermark_ms)
-        if entries is state.entries and floor == state.floor:
+        entries, floor = self._unpack(state)
+        kept_floor = floor if floor is not None and floor >= watermark_ms else None
+        kept = self._evict(entries, watermark_ms)
+        if kept is entries and kept_floor == floor:
             return state, []
-        return self._state(entries, floor), []
+        return self._pack(kept, kept_floor), []
 
-    def deadline(self, state: SlidingState | None) -> int | None:
+    def deadline(self, state: SlidingValue) -> int | None:
         """When the state becomes empty (no timer fires here: this only lets the caller discard it)."""
         if state is None:
             return None
+        entries, floor = self._unpack(state)
         ends = []
-        if state.entries:
-            ends.append(state.entries[-1][0] + self.size)
-        if state.floor is not None:
-            ends.append(state.floor + 1)
+        if entries:
+            ends.append(self._time(entries[-1]) + self.size)
+        if floor is not None:
+            ends.append(floor + 1)
         return max(ends)
 
-    def freeze(self, state: SlidingState | None) -> SlidingState | None:
+    def freeze(self, state: SlidingValue) -> SlidingValue:
         return state
 
-    def thaw(self, snapshot: SlidingState | None) -> SlidingState | None:
-        return snapshot
+    def thaw(self, snapshot: SlidingValue) -> SlidingValue:
+        if not isinstance(snapshot, SlidingState):
+            return snapshot
+        entries = snapshot.entries
+        if self._key is None and entries and isinstance(entries[0], tuple):  # an older `count` snapshot
+            entries = tuple(t for t, _ in entries)
+        return self._pack(entries, snapshot.floor)
 
 
 @dataclass(frozen=True, slots=True)

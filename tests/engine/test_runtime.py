@@ -7,10 +7,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dataflow.runtime import CompiledRule, GroupLogic, group_key, idempotency_key
+from dataflow.detect.threshold import SlidingState
+from dataflow.runtime import SNAPSHOT_FORMAT, CompiledRule, GroupLogic, group_key, idempotency_key
 from dataflow.types import ChainInfo
 
-from .helpers import RULE_ID, Driver, ev, rule, spec
+from .helpers import RULE_ID, Driver, ev, pickled, rule, spec
 
 
 def test_idempotency_key_is_a_stable_digest() -> None:
@@ -94,9 +95,29 @@ def test_snapshot_has_a_format_and_rejects_another() -> None:
     logic = GroupLogic(rule(detect={"kind": "absence", "for": "1s"}))
     logic.on_event(ev(0), 0)
     snap = logic.snapshot()
-    assert snap[0] == 1
+    assert snap[0] == SNAPSHOT_FORMAT == 2
     with pytest.raises(ValueError):
         GroupLogic.resume(logic.rule, (99, *snap[1:]))
+
+
+@pytest.mark.parametrize("group_by", [[], ["host"], ["host", "dc.name"]])
+def test_a_format_1_snapshot_resumes(group_by: list[str]) -> None:
+    """Format 1 kept the group as a dict (None before the first event) and a sliding `count` as
+    `(ts, None)` entries; a state recovered from it goes on exactly like the live one."""
+    r = rule(group_by=group_by, detect={"kind": "threshold", "window": {"type": "sliding", "size": "10s"},
+                                        "aggregate": {"fn": "count"}, "having": {"op": "gte", "value": 3}})
+    body = {"host": "h1", "dc": {"name": "eu"}}
+    group = {path: {"host": "h1", "dc.name": "eu"}[path] for path in group_by}
+    old = (1, group, SlidingState(((1_000, None), (2_000, None)), None), None, None)
+    resumed = GroupLogic.resume(r, pickled(old))
+    assert resumed.group == group and resumed.next_deadline_ms() == 12_000
+    live = GroupLogic(r)
+    live.on_event(ev(1_000, body), 0)
+    live.on_event(ev(2_000, body), 0)
+    assert resumed.snapshot() == live.snapshot()
+    [fire] = resumed.on_event(ev(3_000, body), 0)
+    assert (fire.value, fire.group) == (3, group)
+    assert GroupLogic.resume(r, (1, None, None, None, None)).group is None
 
 
 def test_rules_the_engine_cannot_run_are_refused_at_build() -> None:
