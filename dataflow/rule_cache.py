@@ -1,8 +1,12 @@
 """The rules a worker process evaluates, reloaded from PostgreSQL when they change (hot reload).
 
-Each process polls a cheap change marker at most every `refresh_s`; when it moves, every rule is
-loaded and compiled into a new `RuleSet`, and only then swapped in, so a half-built set is never
-seen. A stored rule that no longer compiles is left out and reported, never fatal.
+Each process loads the rules once, synchronously, on first use; from then on a background thread
+polls a cheap change marker every `refresh_s`. When it moves, every rule is read and a new
+`RuleSet` is built — compiling only the (id, version) pairs not compiled before — and only then
+swapped in, so a half-built set is never seen and the dataflow never waits for a reload (with
+1,000 rules a full rebuild in the worker stalled events for about a second: bench figure 5).
+A stored rule that no longer compiles is left out and reported; a database that cannot be
+reached keeps the current rules and is retried, never fatal.
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,14 +61,18 @@ class RuleSet:
         return rule if rule is not None and rule.version == version else None
 
 
-def build_rule_set(rows: Iterable[StoredRule]) -> RuleSet:
-    """Compile every active rule; collect errors instead of raising."""
+def build_rule_set(rows: Iterable[StoredRule], compiled: RuleSet | None = None) -> RuleSet:
+    """Compile every active rule (reusing `compiled`'s rules of the same id and version); collect
+    errors instead of raising."""
     stored: dict[str, StoredRule] = {}
     active: dict[str, CompiledRule] = {}
     errors: dict[str, str] = {}
     for row in rows:
         stored[row.id] = row
         if not row.active:
+            continue
+        if compiled is not None and (same := compiled.compiled(row.id, row.version)) is not None:
+            active[row.id] = same
             continue
         try:
             active[row.id] = CompiledRule.build(row.id, row.version, RuleSpec.model_validate(row.spec))
@@ -81,43 +89,52 @@ def build_rule_set(rows: Iterable[StoredRule]) -> RuleSet:
 
 
 class RuleCache:
-    """Per-process, thread-safe holder of the current `RuleSet`."""
+    """Per-process, thread-safe holder of the current `RuleSet`, refreshed in the background."""
 
-    def __init__(
-        self,
-        session_factory: sessionmaker[Session],
-        refresh_s: float,
-        now: Callable[[], float] = time.monotonic,
-    ) -> None:
+    def __init__(self, session_factory: sessionmaker[Session], refresh_s: float) -> None:
         self._sessions = session_factory
         self._refresh_s = refresh_s
-        self._now = now
         self._lock = threading.Lock()
         self._marker: Any = None
-        self._checked_at = float("-inf")
-        self._rules = build_rule_set(())
+        self._rules: RuleSet | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
 
     def current(self) -> RuleSet:
-        """The rules to use now; polls the database at most every `refresh_s`."""
-        if self._now() - self._checked_at >= self._refresh_s:
-            self.refresh()
+        """The rules to use now (the first call loads them and starts the background refresh)."""
+        rules = self._rules
+        if rules is not None:
+            return rules
+        with self._lock:
+            if self._rules is None:
+                self._reload()
+                self._thread = threading.Thread(target=self._poll, name="cepflow-rules", daemon=True)
+                self._thread.start()
+        assert self._rules is not None
         return self._rules
 
-    def refresh(self) -> RuleSet:
-        """Reload when the change marker moved."""
-        with self._lock:
-            self._checked_at = self._now()
-            with self._sessions() as session:
-                repo = RuleRepository(session)
-                marker = repo.change_marker()
-                if marker == self._marker:
-                    return self._rules
-                rows = [
-                    StoredRule(str(r.id), r.name, r.version, r.active, dict(r.spec))
-                    for r in repo.list()
-                ]
-            rules = build_rule_set(rows)
-            # Everything above is fallible but side-effect-free; the swap below is one line.
-            self._rules, self._marker = rules, marker
-            log.info("rules reloaded: %d active, %d not compiling", len(rules.active), len(rules.errors))
-            return rules
+    def close(self) -> None:
+        self._stop.set()
+
+    def _poll(self) -> None:
+        while not self._stop.wait(self._refresh_s):
+            try:
+                with self._lock:
+                    self._reload()
+            except Exception:  # noqa: BLE001 - the database may come back; keep the rules we have
+                log.exception("rules not refreshed; keeping the current ones")
+
+    def _reload(self) -> None:
+        """Rebuild when the change marker moved (callers hold the lock)."""
+        with self._sessions() as session:
+            repo = RuleRepository(session)
+            marker = repo.change_marker()
+            if self._rules is not None and marker == self._marker:
+                return
+            rows = [StoredRule(str(r.id), r.name, r.version, r.active, dict(r.spec)) for r in repo.list()]
+        started = time.monotonic()
+        rules = build_rule_set(rows, self._rules)
+        # Everything above is fallible but side-effect-free; the swap below is one line.
+        self._rules, self._marker = rules, marker
+        log.info("rules reloaded in %.0f ms: %d active, %d not compiling",
+                 (time.monotonic() - started) * 1000, len(rules.active), len(rules.errors))
