@@ -24,6 +24,7 @@ from actions.pipeline import lock_key
 from actions.sink import ActionSink
 from cepflow.resources import Resources, get_resources
 from cepflow.settings import Settings, get_settings
+from dataflow.gc_policy import tune_for_latency
 from dataflow.group_step import GroupStep
 from dataflow.kafka_in import KafkaBatchSource
 from dataflow.kafka_out import TopicSink
@@ -94,3 +95,4 @@ def _configure_logging(settings: Settings) -> None:
 
 _configure_logging(get_settings())
 flow = build_flow(get_settings())
+tune_for_latency()

@@ -21,6 +21,7 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy.orm import Session, sessionmaker
 
+from dataflow.gc_policy import freeze_long_lived
 from dataflow.index import RuleIndex
 from dataflow.rules.model import RuleSpec
 from dataflow.runtime import CompiledRule
@@ -136,5 +137,6 @@ class RuleCache:
         rules = build_rule_set(rows, self._rules)
         # Everything above is fallible but side-effect-free; the swap below is one line.
         self._rules, self._marker = rules, marker
+        freeze_long_lived()
         log.info("rules reloaded in %.0f ms: %d active, %d not compiling",
                  (time.monotonic() - started) * 1000, len(rules.active), len(rules.errors))

@@ -3,6 +3,7 @@ makes the dataflow wait for a reload, recompiles only changed rules, survives a 
 
 from __future__ import annotations
 
+import gc
 import time
 
 import pytest
@@ -42,10 +43,12 @@ def test_background_refresh_reuses_unchanged_rules_and_never_blocks(stack: Stack
         first = cache.current()
         assert {a, b} <= set(first.active)
 
+        frozen = gc.get_freeze_count()
         apply(sessions, f"b-{unique}", "y")  # b v2
         second = wait_until(lambda: (r := cache.current()).active[b].version == 2 and r, 10, "b v2 loaded")
         assert second.active[a] is first.active[a], "an unchanged rule is not recompiled"
         assert second.active[b] is not first.active[b]
+        assert gc.get_freeze_count() > frozen, "a reloaded rule set is frozen out of the collector's walks"
 
         with cache._lock:  # a reload in progress (holding the lock) does not hold up a reader
             started = time.monotonic()
