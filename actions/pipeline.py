@@ -1,7 +1,8 @@
 """What happens to an `Execution`, start to finish — the action topology in one place:
 
-    dedup (exec log) -> lock (rule, group) -> for each action: template -> execute (+retry)
-      -> dead-letter what failed -> record one exec_logs row (+ skipped rows of chain targets)
+    dedup + lock (exec log; rule and group — one statement) -> for each action: template
+      -> execute (+retry) -> dead-letter what failed
+      -> record one exec_logs row (+ skipped rows of chain targets)
 
 The decision to skip comes from the log and the lock, and is recorded with a named reason.
 The row is written in the transaction that holds the advisory lock, so a concurrent execution of
@@ -28,7 +29,6 @@ from actions.templates import TemplateError, render
 from dataflow.kafka_out import OutMessage, ReliableProducer
 from dataflow.rule_cache import RuleSet
 from dataflow.types import Execution
-from storage.locks import try_advisory_xact_lock
 from storage.repositories.exec_logs import ExecLogRepository
 from storage.uow import unit_of_work
 
@@ -164,8 +164,7 @@ class ActionPipeline:
         itself for the advisory lock, so `locked` only ever means another caller (a manual
         trigger) held it. Different groups run concurrently.
         """
-        with self._sessions() as session:
-            seen = ExecLogRepository(session).exists([e.idempotency_key for e in executions])
+        seen: set[str] = set()  # the log itself is checked per execution, under its lock
         by_group: dict[str, list[Execution]] = {}
         for execution in executions:
             if execution.idempotency_key not in seen:
@@ -205,14 +204,19 @@ class ActionPipeline:
         self, session: Session, execution: Execution, actions: Sequence[Any], by: str, deadline: float
     ) -> list[dict[str, Any]]:
         started = time.monotonic()
-        if execution.status != "fired":
+        logs = ExecLogRepository(session)
+        fired = execution.status == "fired"
+        logged, locked = logs.claim(execution.idempotency_key, ("rule-group", lock_key(execution)) if fired else None)
+        if logged:  # a replay of an execution already done (after a crash): nothing to do
+            return []
+        if not fired:
             rows = [log_row(execution, execution.status, executed_by=by, reason=execution.reason,
                             explain=execution.explain)]
-        elif not try_advisory_xact_lock(session, "rule-group", lock_key(execution)):
+        elif not locked:
             rows = [log_row(execution, "skipped", executed_by=by, reason="locked")]
         else:
             rows = self._act(execution, actions, by, deadline, started)
-        ExecLogRepository(session).insert(rows)
+        logs.insert(rows)
         return rows
 
     def _act(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from hashlib import blake2b
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import ColumnElement, Connection, func, select
 from sqlalchemy.orm import Session
 
 LOCK_NOT_AVAILABLE = "55P03"
@@ -22,13 +22,11 @@ def advisory_key(namespace: str, key: str) -> int:
     return int.from_bytes(digest, "big", signed=True)
 
 
-def try_advisory_xact_lock(session: Session | Connection, namespace: str, key: str) -> bool:
-    """Take the lock for `namespace:key` without waiting; False when another transaction holds it.
-
-    Held until this session's transaction ends; taking it again in the same transaction succeeds.
-    """
-    stmt = select(func.pg_try_advisory_xact_lock(advisory_key(namespace, key)))
-    return bool(session.execute(stmt).scalar_one())
+def try_advisory_xact_lock(namespace: str, key: str) -> ColumnElement[bool]:
+    """SQL taking the lock for `namespace:key` without waiting: false when another transaction
+    holds it. Held until the transaction ends; taking it again in the same transaction succeeds.
+    An expression, so that callers fold it into a statement they send anyway."""
+    return func.pg_try_advisory_xact_lock(advisory_key(namespace, key))
 
 
 def advisory_xact_lock(session: Session | Connection, namespace: str, key: str) -> None:

@@ -7,11 +7,12 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import inspect, select
+from sqlalchemy import exists, inspect, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from storage.errors import InvalidRow
+from storage.locks import try_advisory_xact_lock
 from storage.models import EXEC_STATUSES, ExecLog
 
 FIELDS = frozenset(inspect(ExecLog).column_attrs.keys())
@@ -40,13 +41,18 @@ class ExecLogRepository:
         )
         return len(self.session.execute(stmt, batch).all())
 
-    def exists(self, keys: Iterable[str]) -> set[str]:
-        """The idempotency keys among `keys` that are already logged."""
-        wanted = set(keys)
-        if not wanted:
-            return set()
-        stmt = select(ExecLog.idempotency_key).where(ExecLog.idempotency_key.in_(wanted))
-        return set(self.session.scalars(stmt))
+    def claim(self, key: str, lock: tuple[str, str] | None = None) -> tuple[bool, bool]:
+        """(already logged, lock taken) for idempotency `key`, in one round trip.
+
+        `lock` is the advisory lock `(namespace, name)` to try in this transaction (see
+        `storage.locks`); without one, "lock taken" is True. Checking the log under the lock
+        means a concurrent writer of the same execution cannot slip in between.
+        """
+        logged = exists().where(ExecLog.idempotency_key == key)
+        if lock is None:
+            return bool(self.session.execute(select(logged)).scalar_one()), True
+        got, already = self.session.execute(select(try_advisory_xact_lock(*lock), logged)).one()
+        return bool(already), bool(got)
 
     def query(
         self,

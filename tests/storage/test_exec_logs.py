@@ -46,8 +46,7 @@ def test_insert_is_idempotent_on_the_key(logs: ExecLogRepository) -> None:
     assert logs.insert([row("k1")]) == 0
     assert logs.insert([row("k2"), row("k3"), row("k3")]) == 1
     assert logs.insert([]) == 0
-    assert logs.exists(["k1", "k3", "k9"]) == {"k1", "k3"}
-    assert logs.exists([]) == set()
+    assert [logs.claim(k)[0] for k in ("k1", "k3", "k9")] == [True, True, False]
 
 
 def test_insert_fills_defaults_and_accepts_rows_of_different_shapes(
@@ -76,7 +75,7 @@ def test_insert_refuses_rows_it_would_lose_or_the_database_would_reject(
         logs.insert([row("typo", group={"host": "web-1"})])
     with pytest.raises(InvalidRow, match=r"lacks required fields \['executed_by'\]"):
         logs.insert([row("anonymous", executed_by=None)])
-    assert logs.exists(["ok"]) == set()
+    assert logs.claim("ok") == (False, True)
 
 
 def test_the_database_also_refuses_an_unknown_status(session: Session) -> None:

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from storage.locks import (
-    advisory_xact_lock,
-    is_lock_not_available,
-    try_advisory_xact_lock,
-)
+from storage import locks
+from storage.locks import advisory_xact_lock, is_lock_not_available
+from storage.repositories.exec_logs import ExecLogRepository
 
 pytestmark = pytest.mark.integration
+
+
+def try_advisory_xact_lock(session: Session, namespace: str, key: str) -> bool:
+    return bool(session.execute(select(locks.try_advisory_xact_lock(namespace, key))).scalar_one())
 
 
 def test_a_held_lock_refuses_a_second_transaction_until_the_first_ends(engine: Engine) -> None:
@@ -46,3 +48,19 @@ def test_other_errors_are_not_lock_not_available(engine: Engine) -> None:
         session.execute(text("SELECT 1/0"))
     assert not is_lock_not_available(caught.value)
     assert not is_lock_not_available(ValueError("could not obtain lock"))
+
+
+def test_claim_checks_the_log_under_the_lock_in_one_statement(engine: Engine) -> None:
+    lock = ("rule-group", "r1|web-9")
+    row = {"rule_name": "r1", "status": "success", "executed_by": "stream", "idempotency_key": "claim-1"}
+    with Session(engine) as first, Session(engine) as second:
+        assert ExecLogRepository(first).claim("claim-1", lock) == (False, True)
+        assert ExecLogRepository(second).claim("claim-1", lock) == (False, False)  # held by `first`
+        second.rollback()
+        ExecLogRepository(first).insert([row])
+        first.commit()
+        assert ExecLogRepository(second).claim("claim-1", lock) == (True, True)  # logged meanwhile
+        assert ExecLogRepository(second).claim("claim-2") == (False, True)  # no lock asked
+        second.rollback()
+        first.execute(text("DELETE FROM exec_logs WHERE idempotency_key = 'claim-1'"))
+        first.commit()
