@@ -42,9 +42,9 @@ from dataflow.rules.model import RuleSpec
 from dataflow.types import ChainInfo, Event, Execution
 
 SNAPSHOT_FORMAT = 2
-"""Version of the `GroupLogic.snapshot()` tuple; bump when its shape changes. 2: the group as
-`CompiledRule.group_values` gives it (1: as a dict, or None before the first event); `resume`
-reads both."""
+"""Version of the `GroupLogic.snapshot()` tuple; bump when its shape changes. 2: the group as the
+tuple of its values, or None when not kept (1: a dict, or None before the first event); a sliding
+`count` window keeps bare event times. `resume` reads both."""
 
 _JSON_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
 
@@ -104,6 +104,10 @@ class CompiledRule:
     detector: Detector
     episode: ForEpisode | None
     group_getters: tuple[tuple[str, Any], ...]
+    keeps_group: bool
+    """Whether a `GroupLogic` keeps its group between events: only when it can fire without an
+    event in hand (a timer of the detector or of the `for` episode); else each fire reads the group
+    from its event, which is the same for every event of the group's key."""
 
     @classmethod
     def build(cls, rule_id: str, version: int, spec: RuleSpec) -> CompiledRule:
@@ -141,6 +145,7 @@ class CompiledRule:
             detector=detector,
             episode=ForEpisode(for_ms) if for_ms is not None else None,
             group_getters=tuple((path, path_getter(path)) for path in spec.group_by),
+            keeps_group=detector.timer_fires or for_ms is not None,
         )
 
     def reads(self, event: Event) -> bool:
@@ -161,17 +166,13 @@ class CompiledRule:
             group[path] = None if value is MISSING else value
         return group
 
-    def group_values(self, group: dict[str, Any]) -> Any:
-        """A group as a `GroupLogic` keeps it, smaller than its dict (one per group key): the value
-        of the single `group_by` field, else the tuple of the values in `group_by` order."""
-        if len(self.group_by) == 1:
-            return group[self.group_by[0]]
+    def group_values(self, group: dict[str, Any]) -> tuple[Any, ...]:
+        """A group's values in `group_by` order: how a `GroupLogic` keeps it (a tuple is a third
+        of the size of the dict)."""
         return tuple(group[path] for path in self.group_by)
 
-    def group_from_values(self, values: Any) -> dict[str, Any]:
-        """The group (a new dict) of what `group_values` gave."""
-        if len(self.group_by) == 1:
-            return {self.group_by[0]: values}
+    def group_from_values(self, values: tuple[Any, ...]) -> dict[str, Any]:
+        """The group (a new dict) of its `group_values`."""
         return dict(zip(self.group_by, values, strict=True))
 
     def group_key(self, group: dict[str, Any]) -> str:
@@ -264,10 +265,10 @@ def evaluate_stateless(rule: CompiledRule, event: Event) -> Execution | None:
     return None
 
 
-GroupSnapshot = tuple[int, Any, Any, Episode | None, int | None]
+GroupSnapshot = tuple[int, tuple[Any, ...] | None, Any, Episode | None, int | None]
 """(format, group, detector snapshot, `for` episode, last fire time for cooldown) — immutable and
-picklable; the group as `CompiledRule.group_values` gives it (`NO_VALUE` before the first event);
-the group's events are kept as `Seen` values inside the detector snapshot."""
+picklable; the group's `group_values`, None when not kept (before the first event, or a rule
+without `keeps_group`); the group's events are kept as `Seen` values inside the detector snapshot."""
 
 
 class GroupLogic:
@@ -281,7 +282,8 @@ class GroupLogic:
 
     def __init__(self, rule: CompiledRule, group: dict[str, Any] | None = None) -> None:
         self.rule = rule
-        self._group: Any = NO_VALUE if group is None else rule.group_values(group)  # NO_VALUE: not known yet
+        # the group's `group_values`; None: not known yet, or not kept (`rule.keeps_group`)
+        self._group = rule.group_values(group) if group is not None and rule.keeps_group else None
         self._state: Any = None
         self._episode: Episode | None = None
         self._last_fire: int | None = None
@@ -291,7 +293,7 @@ class GroupLogic:
         """Rebuild from `snapshot()` (for the same rule id and version)."""
         fmt, group, state, episode, last_fire = snapshot
         if fmt == 1:
-            group = NO_VALUE if group is None else rule.group_values(group)
+            group = rule.group_values(group) if group is not None and rule.keeps_group else None
         elif fmt != SNAPSHOT_FORMAT:
             raise ValueError(f"unknown group snapshot format {fmt!r}")
         logic = cls(rule)
@@ -308,8 +310,19 @@ class GroupLogic:
 
     @property
     def group(self) -> dict[str, Any] | None:
-        """The group (a new dict), None before the first event."""
-        return None if self._group is NO_VALUE else self.rule.group_from_values(self._group)
+        """The group kept (a new dict): None before the first event, or when the rule does not keep it."""
+        return None if self._group is None else self.rule.group_from_values(self._group)
+
+    def _group_of(self, event: Event) -> tuple[Any, ...]:
+        """`group_values` of the group of `event` (the group's own): kept from the first event if the
+        rule keeps it."""
+        if self._group is not None:
+            return self._group
+        rule = self.rule
+        group = rule.group_values(rule.group_of(event.body))
+        if rule.keeps_group:
+            self._group = group
+        return group
 
     def is_empty(self) -> bool:
         """Nothing worth keeping: discarding this logic changes no future output."""
@@ -330,11 +343,11 @@ class GroupLogic:
         """Timers due at `watermark_ms` first, then the event (any event the rule reads for the group)."""
         out = self.on_watermark(watermark_ms)
         rule = self.rule
-        if self._group is NO_VALUE:
-            self._group = rule.group_values(rule.group_of(event.body))
+        if rule.keeps_group:
+            self._group_of(event)  # kept from the group's first event, for the fires of timers
         passed = rule.where(event.body)
         if not passed and event.chain is not None:
-            out.append(dry_run(rule, rule.group_from_values(self._group), event))
+            out.append(dry_run(rule, rule.group_from_values(self._group_of(event)), event))
         seen = _seen(event)
         fires: list[Fire] = []
         if rule.episode is not None:
@@ -347,7 +360,7 @@ class GroupLogic:
             fires = self._episode_step(evaluations)
         elif passed:
             self._state, fires = rule.detector.on_event(self._state, seen, watermark_ms)
-        out.extend(self._emit(fires))
+        out.extend(self._emit(fires, event))
         return out
 
     def on_watermark(self, watermark_ms: int) -> list[Execution]:
@@ -358,7 +371,7 @@ class GroupLogic:
             fires = self._episode_step(fires)
             self._episode, more = rule.episode.on_watermark(self._episode, watermark_ms)
             fires.extend(more)
-        out = self._emit(fires) if fires else []
+        out = self._emit(fires, None) if fires else []
         if self._last_fire is not None and rule.cooldown_ms and watermark_ms >= self._last_fire + rule.cooldown_ms:
             self._last_fire = None
         return out
@@ -372,12 +385,17 @@ class GroupLogic:
             fires.extend(more)
         return fires
 
-    def _emit(self, fires: list[Fire]) -> list[Execution]:
+    def _emit(self, fires: list[Fire], event: Event | None) -> list[Execution]:
+        """Executions of `fires`; `event`: the one being applied (None: timers, for a rule that keeps
+        its group)."""
+        if not fires:
+            return []
         rule = self.rule
         cooldown = rule.cooldown_ms
+        values = self._group if event is None else self._group_of(event)
         out: list[Execution] = []
         for fire in fires:
-            group = self.group or {}  # a new dict: never shared with the state
+            group = {} if values is None else rule.group_from_values(values)  # never shared with the state
             if cooldown and self._last_fire is not None and fire.at < self._last_fire + cooldown:
                 out.append(_execution(rule, group, fire, "skipped", "cooldown"))
                 continue

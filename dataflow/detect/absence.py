@@ -17,6 +17,7 @@ class AbsenceDetector:
     """The state is the group's latest event, or None once a silent spell fired."""
 
     __slots__ = ("for_ms",)
+    timer_fires = True
 
     def __init__(self, for_ms: int) -> None:
         if for_ms <= 0:

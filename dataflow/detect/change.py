@@ -20,6 +20,7 @@ class ChangeDetector:
     """Remembers the previous value of `field` per group."""
 
     __slots__ = ("get",)
+    timer_fires = False
 
     def __init__(self, get: Getter) -> None:
         self.get = get

@@ -13,6 +13,7 @@ class EachDetector:
     """Every event that reaches detection fires at its own time."""
 
     __slots__ = ()
+    timer_fires = False
 
     def on_event(self, state: None, seen: Seen, watermark_ms: int) -> tuple[None, list[Fire]]:
         return None, [Fire(at=seen.ts, value=None, start=seen.ts, key_event_id=seen.id, event=seen)]

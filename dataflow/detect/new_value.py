@@ -21,6 +21,7 @@ class NewValueDetector:
     """An LRU set of the canonical forms of the group's values."""
 
     __slots__ = ("get", "max_values")
+    timer_fires = False
 
     def __init__(self, get: Getter, max_values: int = 10000) -> None:
         if max_values < 1:

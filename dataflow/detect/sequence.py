@@ -61,6 +61,7 @@ class SequenceDetector:
     """Ordered steps within a time limit, one partial match per group."""
 
     __slots__ = ("steps", "within", "strict", "has_absent")
+    timer_fires = True
 
     def __init__(self, steps: list[Step], within_ms: int, strict: bool = False) -> None:
         if len(steps) < 2:

@@ -137,6 +137,7 @@ class SlidingThreshold:
     """A sliding window `(t - size, t]` evaluated at each event."""
 
     __slots__ = ("size", "agg", "for_mode", "_key")
+    timer_fires = False  # evaluated at events only
 
     def __init__(self, size_ms: int, agg: Aggregate, for_mode: bool = False) -> None:
         self.size, self.agg, self.for_mode = size_ms, agg, for_mode
@@ -254,6 +255,7 @@ class TumblingThreshold:
     """Epoch-aligned tumbling windows evaluated when the watermark passes their end."""
 
     __slots__ = ("size", "agg", "for_mode")
+    timer_fires = True  # a window is evaluated when the watermark passes its end
 
     def __init__(self, size_ms: int, agg: Aggregate, for_mode: bool = False) -> None:
         self.size, self.agg, self.for_mode = size_ms, agg, for_mode

@@ -104,20 +104,43 @@ def test_snapshot_has_a_format_and_rejects_another() -> None:
 def test_a_format_1_snapshot_resumes(group_by: list[str]) -> None:
     """Format 1 kept the group as a dict (None before the first event) and a sliding `count` as
     `(ts, None)` entries; a state recovered from it goes on exactly like the live one."""
-    r = rule(group_by=group_by, detect={"kind": "threshold", "window": {"type": "sliding", "size": "10s"},
-                                        "aggregate": {"fn": "count"}, "having": {"op": "gte", "value": 3}})
     body = {"host": "h1", "dc": {"name": "eu"}}
     group = {path: {"host": "h1", "dc.name": "eu"}[path] for path in group_by}
+    sliding = rule(group_by=group_by, detect={"kind": "threshold", "window": {"type": "sliding", "size": "10s"},
+                                              "aggregate": {"fn": "count"}, "having": {"op": "gte", "value": 3}})
     old = (1, group, SlidingState(((1_000, None), (2_000, None)), None), None, None)
-    resumed = GroupLogic.resume(r, pickled(old))
-    assert resumed.group == group and resumed.next_deadline_ms() == 12_000
-    live = GroupLogic(r)
+    resumed = GroupLogic.resume(sliding, pickled(old))
+    assert resumed.next_deadline_ms() == 12_000
+    live = GroupLogic(sliding)
     live.on_event(ev(1_000, body), 0)
     live.on_event(ev(2_000, body), 0)
     assert resumed.snapshot() == live.snapshot()
     [fire] = resumed.on_event(ev(3_000, body), 0)
     assert (fire.value, fire.group) == (3, group)
-    assert GroupLogic.resume(r, (1, None, None, None, None)).group is None
+    assert GroupLogic.resume(sliding, (1, None, None, None, None)).group is None
+
+    absence = rule(group_by=group_by, detect={"kind": "absence", "for": "1s"})  # fires on a timer: keeps its group
+    live = GroupLogic(absence)
+    live.on_event(ev(1_000, body), 0)
+    resumed = GroupLogic.resume(absence, pickled((1, group, *live.snapshot()[2:])))
+    assert resumed.group == group and resumed.snapshot() == live.snapshot()
+    [fire] = resumed.on_watermark(2_000)
+    assert fire.group == group
+
+
+@pytest.mark.parametrize("detect", [
+    {"kind": "threshold", "window": {"type": "sliding", "size": "10s"}, "aggregate": {"fn": "count"},
+     "having": {"op": "gte", "value": 2}},
+    {"kind": "change", "field": "v"},
+])
+def test_a_rule_firing_only_at_events_reads_the_group_from_them(detect: dict[str, Any]) -> None:
+    r = rule(group_by=["host", "dc"], detect=detect)
+    assert not r.keeps_group
+    logic = GroupLogic(r)
+    logic.on_event(ev(1_000, {"host": "h", "v": 1}), 0)
+    assert logic.group is None  # nothing held for it between events
+    [fire] = logic.on_event(ev(2_000, {"host": "h", "v": 2}), 0)
+    assert fire.group == {"host": "h", "dc": None}
 
 
 def test_rules_the_engine_cannot_run_are_refused_at_build() -> None:

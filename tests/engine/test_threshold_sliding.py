@@ -2,9 +2,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from dataflow.detect.threshold import SlidingState
 from dataflow.runtime import GroupLogic
 
-from .helpers import Driver, ev, fired, rule
+from .helpers import Driver, ev, fired, pickled, rule
 
 M = 60_000
 
@@ -108,3 +109,26 @@ def test_snapshot_resume_mid_window_gives_the_same_executions() -> None:
     plain = Driver(sliding(group_by=["host"], size="2m")).feed_all(events)
     resumed = Driver(sliding(group_by=["host"], size="2m"), resume_every_step=True).feed_all(events)
     assert plain == resumed and len(plain) > 3
+
+
+def test_a_count_window_keeps_bare_event_times_and_a_lone_one_as_an_int() -> None:
+    logic = GroupLogic(sliding(size="1m"))
+    logic.on_event(ev(1_000), 0)
+    assert logic.snapshot()[2] == 1_000  # the state of most keys: one event time, nothing else
+    logic.on_event(ev(500), 0)
+    assert logic.snapshot()[2] == SlidingState((500, 1_000))
+    assert fired(logic.on_event(ev(2_000), 0)) == [(2_000, 3)]
+    assert logic.snapshot()[2] == SlidingState((), 2_000)  # consumed up to the fire
+    logic.on_event(ev(3_000), 0)
+    assert logic.snapshot()[2] == SlidingState((3_000,), 2_000)
+    logic.on_watermark(2_001)
+    assert logic.snapshot()[2] == 3_000 and logic.next_deadline_ms() == 63_000
+
+
+def test_other_aggregates_keep_their_contributions() -> None:
+    logic = GroupLogic(sliding("sum", "gt", 10, field="v", size="1m"))
+    logic.on_event(ev(1_000, {"v": 4}), 0)
+    logic.on_event(ev(2_000, {"v": "x"}), 0)  # adds nothing
+    assert logic.snapshot()[2] == SlidingState(((1_000, 4),))
+    restored = GroupLogic.resume(logic.rule, pickled(logic.snapshot()))
+    assert fired(restored.on_event(ev(3_000, {"v": 7}), 0)) == [(3_000, 11)]
