@@ -12,6 +12,11 @@ absence timer would fire for heartbeats that are in the topic, unread.
 
 One clock serves every rule of a process: the lateness is an argument of `watermark`, so every
 rule reads the same event-time progress through its own lateness.
+
+In a cluster, each process judges lateness by the events *it* reads (`observe`), and its timers
+also `follow` the progress other processes report with the events they route to it. Judging an
+event by another process's progress made in-order events late whenever that process had read
+its own partitions of a backlog faster (bench figure 4: 4% of events).
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ class WatermarkClock:
     and every watermark — is monotonic (idle time never decreases).
     """
 
-    __slots__ = ("_now", "_max_ts", "_anchor_ts", "_anchor_at", "_busy_s", "_busy_depth", "_busy_from", "_high", "_lock")
+    __slots__ = ("_now", "_max_ts", "_anchor_ts", "_anchor_at", "_busy_s", "_busy_depth", "_busy_from", "_high", "_peer_ts", "_lock")
 
     def __init__(self, now: Callable[[], float] | None = time.monotonic) -> None:
         self._now = now
@@ -46,6 +51,7 @@ class WatermarkClock:
         self._busy_depth = 0  # workers (threads) inside `busy` now
         self._busy_from = 0.0  # since when, while _busy_depth > 0
         self._high = MIN_WATERMARK  # the highest progress reported
+        self._peer_ts: int | None = None  # the largest event time other processes reported
         self._lock = threading.Lock()
 
     @property
@@ -55,8 +61,15 @@ class WatermarkClock:
 
     @property
     def max_ts_ms(self) -> int | None:
-        """The largest event time observed (None before the first one)."""
-        return self._max_ts
+        """The largest event time observed or followed (None before the first one)."""
+        if self._peer_ts is None or (self._max_ts is not None and self._max_ts >= self._peer_ts):
+            return self._max_ts
+        return self._peer_ts
+
+    def follow(self, ts_ms: int | None) -> None:
+        """Record another process's event-time progress: it moves timers, never lateness."""
+        if ts_ms is not None and (self._peer_ts is None or ts_ms > self._peer_ts):
+            self._peer_ts = ts_ms
 
     def observe(self, ts_ms: int) -> None:
         """Record an event time; only a new maximum can move the watermark."""
@@ -105,13 +118,18 @@ class WatermarkClock:
         return progress
 
     def progress_ms(self) -> int:
-        """Event-time progress: the max event time, plus idle wall-clock time when live."""
+        """This process's input progress — what lateness is judged by: the max event time
+        observed, plus idle wall-clock time when live."""
         if self._anchor_ts is None:
             return MIN_WATERMARK
         return self._progress(self._now() if self._now is not None else 0.0)
 
     def watermark(self, lateness_ms: int) -> int:
-        """Progress minus `lateness_ms`; events older than this are late, timers up to it are due."""
-        if self._anchor_ts is None:
+        """Timers up to this are due: the input progress (or the followed one, when ahead) minus
+        `lateness_ms`."""
+        if self._anchor_ts is None and self._peer_ts is None:
             return MIN_WATERMARK
-        return self.progress_ms() - lateness_ms
+        progress = self.progress_ms()
+        if self._peer_ts is not None and self._peer_ts > progress:
+            progress = self._peer_ts
+        return progress - lateness_ms

@@ -129,3 +129,17 @@ def test_watermark_is_monotonic(steps: list[tuple[int, float, str]], lateness: i
         assert wm >= last
         assert wm >= (clock.max_ts_ms or 0) - lateness
         last = wm
+
+
+def test_following_another_process_moves_timers_but_never_lateness() -> None:
+    now = FakeTime()
+    clock = WatermarkClock(now=now)
+    clock.follow(500_000)  # a peer that read its partitions of a backlog faster
+    assert clock.watermark(5000) == 495_000  # its timers may fire
+    assert clock.progress_ms() == MIN_WATERMARK  # but nothing this process reads is late for it
+    clock.observe(100_000)
+    assert clock.progress_ms() == 100_000 and clock.max_ts_ms == 500_000
+    assert clock.watermark(5000) == 495_000
+    clock.follow(400_000)  # older news changes nothing
+    clock.observe(600_000)
+    assert clock.watermark(0) == 600_000 and clock.max_ts_ms == 600_000
