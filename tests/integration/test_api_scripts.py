@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import select
 
+from actions import api_script
+from actions.script_runner import ScriptResult
 from storage.models.exec_log import ExecLog
 from storage.repositories.rules import RuleRepository
 from tests.integration.cli import cepflow
@@ -108,3 +111,36 @@ action: {{type: api_script, api_id: rest-{unique}}}
     [rest] = wait_until(lambda: rows_of(sessions, f"script-rest-{unique}"), 30, "wrong type row")
     assert rest.error_message == "api_script: API is not a script type"
     assert engine.alive()
+
+
+class RecordingRunner:
+    """Stands in for the script runner: records the source it was asked to run."""
+
+    def __init__(self) -> None:
+        self.sources: list[str] = []
+
+    def run(self, source, params, input, context, limits):  # noqa: A002, ANN001, ANN201
+        self.sources.append(source)
+        return ScriptResult(ok=True, output={})
+
+
+def test_engine_keeps_api_definitions_for_the_refresh_period(stack, sessions, tmp_path, unique, monkeypatch):
+    """The executor looks an API up once per `fresh_s`; a missing one every time."""
+    monkeypatch.setattr(api_script, "template_context", lambda execution: {})
+    name, path = f"cached-{unique}", tmp_path / "api.yaml"
+
+    def apply(returns: str) -> None:
+        path.write_text(f"name: {name}\nsource: |\n  def main(params, input, context):\n      return {returns!r}\n")
+        cepflow(stack, "apis", "apply", str(path))
+
+    clock, runner = SimpleNamespace(t=0.0), RecordingRunner()
+    executor = api_script.ApiScriptExecutor(sessions, lambda: runner, fresh_s=1.0, now=lambda: clock.t)
+    action, run = SimpleNamespace(api_id=name, params={}, input={}), SimpleNamespace(execution=None)
+    assert executor(action, run).status_code == 404  # not there yet: not remembered as missing
+    apply("v1")
+    assert executor(action, run).ok and "v1" in runner.sources[-1]
+    apply("v2")
+    clock.t = 0.5
+    assert executor(action, run).ok and "v1" in runner.sources[-1]  # within the refresh period
+    clock.t = 1.5
+    assert executor(action, run).ok and "v2" in runner.sources[-1]
