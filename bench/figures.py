@@ -22,6 +22,7 @@ from typing import Any
 import orjson
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
+from bench import cpu
 from bench.stack import BROKERS, PARTITIONS, BenchDatabase, Engine, log, preload, sentinel
 from bench.workload import EVENT_RATE, events
 from cepflow.receiver import ReceivedRequest, Receiver
@@ -82,6 +83,8 @@ class Drain:
     peak_rss_mb: float
     actions_by_kind: dict[str, int]
     startup_s: float
+    cores: dict[str, float]
+    """Average cores busy during the drain: `engines`, `broker`, `machine` (bench/cpu.py)."""
 
     @property
     def action_fraction(self) -> float:
@@ -123,11 +126,11 @@ def drain(db: BenchDatabase, receiver: Receiver, topic: str, count: int, process
     mark = len(receiver.requests)
     launched = time.monotonic()
     with Engine(db.url, topic, processes) as engine:
-        spy = None
-        if profile:  # sampled once it runs the dataflow (`cepflow run` execs bytewax.run first)
-            _await(lambda: bool(_since(receiver, mark, "/begin")), engine, timeout, "the first begin sentinel")
-            spy = _spy(engine, profile)
+        _await(lambda: bool(_since(receiver, mark, "/begin")), engine, timeout, "the first begin sentinel")
+        before = cpu.reading(proc.pid for proc in engine.procs)
+        spy = _spy(engine, profile) if profile else None  # once it runs the dataflow
         begin, end = _sentinels(receiver, mark, engine, timeout, topic)
+        after = cpu.reading(proc.pid for proc in engine.procs)
         time.sleep(0.5)  # actions of the last batches
         fired = [r for r in _since(receiver, mark, "/fire") if r.received_at <= end + 0.5]
         late = engine.metric("cepflow_late_events_total")
@@ -139,7 +142,7 @@ def drain(db: BenchDatabase, receiver: Receiver, topic: str, count: int, process
     return Drain(events=count, processes=processes, seconds=end - begin, eps=count / (end - begin),
                  actions=len(fired), action_events=len({r.json["id"] for r in fired if r.json}),
                  late_events=late, peak_rss_mb=rss, actions_by_kind=dict(sorted(kinds.items())),
-                 startup_s=begin - launched)
+                 startup_s=begin - launched, cores=cpu.cores_used(before, after, end - begin))
 
 
 def _spy(engine: Engine, out: Path) -> subprocess.Popen[bytes]:

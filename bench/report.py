@@ -68,20 +68,28 @@ def table(results: dict[str, Any]) -> str:
     scale = results["events"]
     results = {**results, "scaleout_late_max": max(results.get("scaleout_late_events") or [0])}
 
+    def cores(key: str) -> str:
+        used = results.get(key)
+        if not used:
+            return ""
+        return (f"cores busy: engines {used['engines']:.2f}, broker {used['broker']:.2f},"
+                f" machine {used['machine']:.2f} of {os.cpu_count()}")
+
     def runs(size: int) -> str:
         count = results.get("rule_runs", {}).get(str(size), 0)
         return f"median of {count}" if count > 1 else f"{count} run"
     rows = [
         ("1 limit: consume + orjson.loads, 1 process", "limit_eps", "ev/s", f"median of {results['limit_runs']}"),
-        (f"2 throughput, {sizes[1]:,} rules, {scale['throughput']:,} events", "throughput_eps", "ev/s", "1 process"),
+        (f"2 throughput, {sizes[1]:,} rules, {scale['throughput']:,} events", "throughput_eps", "ev/s",
+         f"1 process; {cores('cores_throughput')}"),
         ("  ratio to limit", "ratio_to_limit", "x", "same run"),
         ("  events leading to an action", "action_fraction", "%", "target ~0.1 %"),
         (f"3 rules R={sizes[0]:,} ({scale['per_rule_set']:,} events)", "rules_10_eps", "ev/s", runs(sizes[0])),
-        (f"  R={sizes[1]:,}", "rules_1000_eps", "ev/s", runs(sizes[1])),
+        (f"  R={sizes[1]:,}", "rules_1000_eps", "ev/s", f"{runs(sizes[1])}; {cores('cores_1proc')}"),
         (f"  R={sizes[2]:,}", "rules_10000_eps", "ev/s", runs(sizes[2])),
         (f"  R={sizes[2]:,} / R={sizes[0]:,}", "rules_10000_over_10", "x", "ratio of the medians"),
         (f"4 scale-out: 2 processes, R={sizes[1]:,}", "scaleout_2proc_eps", "ev/s",
-         f"same topic as R={sizes[1]:,}; {runs(sizes[1])}"),
+         f"same topic as R={sizes[1]:,}; {runs(sizes[1])}; {cores('cores_2proc')}"),
         ("  2 processes / 1", "scaleout_ratio", "x", "median of the pairs' ratios"),
         ("  late events in the 2-process runs", "scaleout_late_max", "", "1 process: 0 expected"),
         (f"5 event -> webhook p50 ({results.get('offered_eps', 0):,} ev/s offered)", "latency_p50_ms", "ms",

@@ -70,6 +70,10 @@ def plan(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def _median_cores(readings: list[dict[str, float]]) -> dict[str, float]:
+    return {name: statistics.median(reading[name] for reading in readings) for name in readings[0]}
+
+
 class Bench:
     """One bench run: the database, the receiver, the topics it made, and what it measured."""
 
@@ -166,6 +170,7 @@ class Bench:
         r["throughput_eps"], r["ratio_to_limit"] = whole.eps, whole.eps / r["limit_eps"]
         r["action_fraction"], r["actions_by_kind"] = whole.action_fraction, whole.actions_by_kind
         r["late_events_throughput"] = whole.late_events
+        r["cores_throughput"] = whole.cores
         delete_topics([big])
         self.lap("figures 1-2", since)
 
@@ -184,6 +189,8 @@ class Bench:
         r["scaleout_ratio"] = statistics.median(two.eps / one.eps for one, two in pairs)
         r["scaleout_late_events"] = [two.late_events for _, two in pairs]
         r["scaleout_action_fraction"] = [two.action_fraction for _, two in pairs]
+        r["cores_1proc"] = _median_cores([one.cores for one, _ in pairs])
+        r["cores_2proc"] = _median_cores([two.cores for _, two in pairs])
         delete_topics([per])
         self.lap("figures 3 (R=middle) and 4", since)
 
