@@ -75,7 +75,7 @@ class KafkaBatchSource(FixedPartitionedSource[list[Message], int]):
         self._batch_size = batch_size
 
     def list_parts(self) -> list[str]:
-        admin = AdminClient(self._config)
+        admin = AdminClient({"bootstrap.servers": self._config["bootstrap.servers"]})  # consumer settings warn
         parts = []
         for topic in self._topics:  # one by one, so that broker-side auto-creation is respected
             meta = admin.list_topics(topic, timeout=30).topics[topic]
