@@ -128,10 +128,11 @@ def _chain_skip_row(execution: Execution, outcome: ActionOutcome) -> dict[str, A
     return log_row(target, "skipped", executed_by=f"chain:{execution.rule_name}", reason=reason)
 
 
-def rule_actions(rules: RuleSet, execution: Execution) -> Sequence[Any]:
-    """The actions of the rule that fired; a rule changed since then runs its current actions."""
+def rule_actions(rules: RuleSet, execution: Execution) -> Sequence[Any] | None:
+    """The actions of the rule that fired; a rule changed since then runs its current actions;
+    None when it was disabled or deleted before its actions ran (the execution is skipped)."""
     rule = rules.compiled(execution.rule_id, execution.rule_version) or rules.active.get(execution.rule_id)
-    return rule.spec.actions if rule is not None else ()
+    return rule.spec.actions if rule is not None else None
 
 
 def lock_key(execution: Execution) -> str:
@@ -188,7 +189,7 @@ class ActionPipeline:
     def execute(
         self,
         execution: Execution,
-        actions: Sequence[Any],
+        actions: Sequence[Any] | None,
         *,
         by: str,
         deadline: float,
@@ -201,7 +202,7 @@ class ActionPipeline:
             return self._execute_in(own, execution, actions, by, deadline)
 
     def _execute_in(
-        self, session: Session, execution: Execution, actions: Sequence[Any], by: str, deadline: float
+        self, session: Session, execution: Execution, actions: Sequence[Any] | None, by: str, deadline: float
     ) -> list[dict[str, Any]]:
         started = time.monotonic()
         logs = ExecLogRepository(session)
@@ -214,6 +215,8 @@ class ActionPipeline:
                             explain=execution.explain)]
         elif not locked:
             rows = [log_row(execution, "skipped", executed_by=by, reason="locked")]
+        elif actions is None:
+            rows = [log_row(execution, "skipped", executed_by=by, reason="rule_inactive")]
         else:
             rows = self._act(execution, actions, by, deadline, started)
         logs.insert(rows)
