@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -124,23 +125,34 @@ class RecordingRunner:
         return ScriptResult(ok=True, output={})
 
 
-def test_engine_keeps_api_definitions_for_the_refresh_period(stack, sessions, tmp_path, unique, monkeypatch):
-    """The executor looks an API up once per `fresh_s`; a missing one every time."""
+def test_engine_keeps_api_definitions_and_refreshes_them_in_the_background(stack, sessions, tmp_path, unique,
+                                                                             monkeypatch):
+    """Runs read the definition from memory; a background thread picks up edits within `fresh_s`;
+    a missing API is looked up every time."""
     monkeypatch.setattr(api_script, "template_context", lambda execution: {})
     name, path = f"cached-{unique}", tmp_path / "api.yaml"
+    callers: list[int] = []
+
+    def counted():  # noqa: ANN202 - the session factory, noting which thread opened a session
+        callers.append(threading.get_ident())
+        return sessions()
 
     def apply(returns: str) -> None:
         path.write_text(f"name: {name}\nsource: |\n  def main(params, input, context):\n      return {returns!r}\n")
         cepflow(stack, "apis", "apply", str(path))
 
-    clock, runner = SimpleNamespace(t=0.0), RecordingRunner()
-    executor = api_script.ApiScriptExecutor(sessions, lambda: runner, fresh_s=1.0, now=lambda: clock.t)
+    runner = RecordingRunner()
+    executor = api_script.ApiScriptExecutor(counted, lambda: runner, fresh_s=0.2)
     action, run = SimpleNamespace(api_id=name, params={}, input={}), SimpleNamespace(execution=None)
-    assert executor(action, run).status_code == 404  # not there yet: not remembered as missing
-    apply("v1")
-    assert executor(action, run).ok and "v1" in runner.sources[-1]
-    apply("v2")
-    clock.t = 0.5
-    assert executor(action, run).ok and "v1" in runner.sources[-1]  # within the refresh period
-    clock.t = 1.5
-    assert executor(action, run).ok and "v2" in runner.sources[-1]
+    try:
+        assert executor(action, run).status_code == 404  # not there yet: not remembered as missing
+        apply("v1")
+        assert executor(action, run).ok and "v1" in runner.sources[-1]
+        mine = callers.count(threading.get_ident())
+        for _ in range(5):
+            assert executor(action, run).ok
+        assert callers.count(threading.get_ident()) == mine, "a known API is not read again by the caller"
+        apply("v2")
+        wait_until(lambda: executor(action, run).ok and "v2" in runner.sources[-1], 10, "the edited API")
+    finally:
+        executor.close()
