@@ -1,6 +1,6 @@
 """The cepflow dataflow — wiring only. Deploy with `python -m bytewax.run dataflow.flow:flow`.
 
-    Kafka (events topics + chain topic)
+    Kafka (events topics + chain topic), one item per poll                (dataflow/kafka_in.py)
       -> route            parse, dead-letter, watermark, rule index       (dataflow/routing.py)
       -> groups           stateful detection per (rule, version, group)   (dataflow/group_step.py)
       -> actions          run actions, write the execution log            (actions/sink.py)
