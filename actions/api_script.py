@@ -5,8 +5,6 @@ Error messages and codes are those of the original system (RULES.md §5).
 
 from __future__ import annotations
 
-import logging
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,13 +14,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from actions.context import ActionRun, template_context
 from actions.outcome import ActionOutcome
+from dataflow.periodic import Periodic
 from dataflow.rules.model import ApiScriptAction
 from storage.repositories.script_apis import ScriptApiRepository
 
 if TYPE_CHECKING:
     from actions.script_runner import ScriptRunner
-
-log = logging.getLogger(__name__)
 
 
 def script_references(api: Any, result: Any) -> dict[str, Any]:
@@ -61,10 +58,8 @@ class ApiScriptExecutor:
                  fresh_s: float = 1.0) -> None:
         self._sessions = sessions
         self._runner = runner
-        self._fresh_s = fresh_s
         self._known: dict[str, ApiDefinition] = {}
-        self._refresher: threading.Thread | None = None
-        self._stop = threading.Event()
+        self._refresher = Periodic("cepflow-apis", fresh_s, self._refresh)
 
     def _load(self, ref: str) -> ApiDefinition | None:
         with self._sessions() as session:
@@ -82,26 +77,19 @@ class ApiScriptExecutor:
         found = self._load(ref)
         if found is not None:
             self._known[ref] = found
-            if self._refresher is None:
-                self._refresher = threading.Thread(target=self._refresh, name="cepflow-apis", daemon=True)
-                self._refresher.start()
+            self._refresher.start()
         return found
 
     def _refresh(self) -> None:
-        while not self._stop.wait(self._fresh_s):
-            for ref in list(self._known):
-                try:
-                    found = self._load(ref)
-                except Exception:  # noqa: BLE001 - the database may come back; keep what we have
-                    log.exception("script API %s not refreshed", ref)
-                    continue
-                if found is None:
-                    self._known.pop(ref, None)
-                else:
-                    self._known[ref] = found
+        for ref in list(self._known):
+            found = self._load(ref)
+            if found is None:
+                self._known.pop(ref, None)
+            else:
+                self._known[ref] = found
 
     def close(self) -> None:
-        self._stop.set()
+        self._refresher.stop()
 
     def __call__(self, action: ApiScriptAction, run: ActionRun) -> ActionOutcome:
         started = time.monotonic()

@@ -13,8 +13,9 @@ webhooks carry the same `webhook-id` every time. A batch that failed (a database
 error) raises at the next `write_batch` or `snapshot`, so its epoch never commits and is
 replayed. When more than `MAX_PENDING` executions wait (slow targets), the dataflow waits too.
 
-Per batch (`ActionPipeline.run_batch`): # Step 1. dedup against the log; # Step 2. run actions
-concurrently (bounded, with a deadline); # Step 3. flush chain events and dead letters to Kafka.
+Per batch (`ActionPipeline.run_batch`): executions of different groups run concurrently (bounded,
+with a deadline), each one deduped and locked in one statement; then chain events and dead letters
+are flushed to Kafka.
 """
 
 from __future__ import annotations

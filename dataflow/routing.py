@@ -1,8 +1,9 @@
 """Where an event goes: parse it, send it to the rules that can match it, and nowhere else.
 
-`route_batch` runs once per Kafka poll (`dataflow/kafka_in.py`). Each message becomes exactly one of: a dead letter, or
-zero or more routed items — a late event (per rule lateness), a finished `Execution` from a
-stateless rule, or a keyed item for the stateful detection step of one (rule, group).
+`route_batch` runs once per Kafka poll (`dataflow/kafka_in.py`). Each message becomes exactly one
+of: a dead letter, or zero or more routed items — a late event (per rule lateness), a finished
+`Execution` from a stateless rule, or a keyed item for the stateful detection step of one
+(rule, group).
 """
 
 from __future__ import annotations

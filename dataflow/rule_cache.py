@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from dataflow.gc_policy import freeze_long_lived
 from dataflow.index import RuleIndex
+from dataflow.periodic import Periodic
 from dataflow.rules.model import RuleSpec
 from dataflow.runtime import CompiledRule
 from storage.repositories.rules import RuleRepository
@@ -98,7 +99,7 @@ class RuleCache:
         self._lock = threading.Lock()
         self._marker: Any = None
         self._rules: RuleSet | None = None
-        self._stop = threading.Event()
+        self._refresher = Periodic("cepflow-rules", refresh_s, self._refresh)
         self._thread: threading.Thread | None = None
 
     def current(self) -> RuleSet:
@@ -109,21 +110,16 @@ class RuleCache:
         with self._lock:
             if self._rules is None:
                 self._reload()
-                self._thread = threading.Thread(target=self._poll, name="cepflow-rules", daemon=True)
-                self._thread.start()
+                self._thread = self._refresher.start()
         assert self._rules is not None
         return self._rules
 
     def close(self) -> None:
-        self._stop.set()
+        self._refresher.stop()
 
-    def _poll(self) -> None:
-        while not self._stop.wait(self._refresh_s):
-            try:
-                with self._lock:
-                    self._reload()
-            except Exception:  # noqa: BLE001 - the database may come back; keep the rules we have
-                log.exception("rules not refreshed; keeping the current ones")
+    def _refresh(self) -> None:
+        with self._lock:
+            self._reload()
 
     def _reload(self) -> None:
         """Rebuild when the change marker moved (callers hold the lock)."""

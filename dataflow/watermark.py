@@ -40,7 +40,8 @@ class WatermarkClock:
     and every watermark — is monotonic (idle time never decreases).
     """
 
-    __slots__ = ("_now", "_max_ts", "_anchor_ts", "_anchor_at", "_busy_s", "_busy_depth", "_busy_from", "_high", "_peer_ts", "_lock")
+    __slots__ = ("_now", "_max_ts", "_anchor_ts", "_anchor_at", "_busy_s", "_busy_depth", "_busy_from", "_high",
+                 "_peer_ts", "_lock")
 
     def __init__(self, now: Callable[[], float] | None = time.monotonic) -> None:
         self._now = now
