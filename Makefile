@@ -5,7 +5,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: demo test unit bench venv stack-up stack-down clean
+.PHONY: demo test lint unit bench venv stack-up stack-down clean
 
 $(STAMP): pyproject.toml
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -19,8 +19,15 @@ venv: $(STAMP)
 demo: venv
 	stack/with-stack $(VENV)/bin/python -m cepflow.demo
 
-## Run the whole test suite against a real local Kafka and PostgreSQL.
-test: venv
+## Conventions as checks: ruff (style, docstrings, exception messages, timezones, annotations),
+## mypy, and the import floors (rules -> storage -> dataflow -> actions -> cepflow; see pyproject).
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+
+## Run the whole test suite against a real local Kafka and PostgreSQL (after the lint checks).
+test: venv lint
 	CEPFLOW_REQUIRE_STACK=1 stack/with-stack $(VENV)/bin/python -m pytest -q -ra $(PYTEST_ARGS)
 
 ## The benchmark of BENCH.md (add ARGS=--quick for a small-scale run).

@@ -1,0 +1,1 @@
+"""Where an action runs: executors, the pipeline, the Bytewax action sink, manual triggers, redrive."""

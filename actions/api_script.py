@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from actions.context import ActionRun, template_context
 from actions.outcome import ActionOutcome
 from dataflow.periodic import Periodic
-from dataflow.rules.model import ApiScriptAction
+from dataflow.template_context import ActionRun, template_context
+from rules.model import ApiScriptAction
 from storage.repositories.script_apis import ScriptApiRepository
 
 if TYPE_CHECKING:
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 
 def script_references(api: Any, result: Any) -> dict[str, Any]:
+    """The `references` of a script run in the log: which API, which version, how long, how it ended."""
     return {
         "api_id": str(api.id),
         "name": api.name,

@@ -10,10 +10,10 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from cepflow.resources import get_resources
-from dataflow.rules.model import RuleSpec
+from actions.deps import ActionDeps
 from dataflow.runtime import CompiledRule, idempotency_key
-from dataflow.types import ChainInfo, Execution
+from dataflow.types import ChainInfo, Execution, ExecutionStatus
+from rules.model import RuleSpec
 from storage.errors import NotFound
 from storage.repositories.rules import RuleRepository
 from storage.uow import unit_of_work
@@ -24,6 +24,8 @@ def _execution(rule: CompiledRule, payload: dict[str, Any], met: bool, dry_run: 
     group = rule.group_of(payload)
     event_id = f"manual:{uuid.uuid4()}"
     key = idempotency_key(rule.id, rule.version, group, None, event_id)
+    status: ExecutionStatus
+    reason: str | None
     status, reason = ("fired", None) if met and not dry_run else (
         "dry_run", "dry run requested" if met else "condition not met")
     return Execution(
@@ -34,17 +36,17 @@ def _execution(rule: CompiledRule, payload: dict[str, Any], met: bool, dry_run: 
     )
 
 
-def _trigger_in(session: Session, ref: str, payload: dict[str, Any], executed_by: str,
+def _trigger_in(resources: ActionDeps, session: Session, ref: str, payload: dict[str, Any], executed_by: str,
                 dry_run: bool) -> dict[str, Any]:
     started = time.monotonic()
     stored = RuleRepository(session).get(ref)
     if stored is None:
-        raise NotFound("rule", ref)
+        msg = "rule"
+        raise NotFound(msg, ref)
     rule = CompiledRule.build(str(stored.id), stored.version, RuleSpec.model_validate(stored.spec))
     met = rule.where(payload)
     explain = rule.where.explain(payload)
     execution = _execution(rule, payload, met, dry_run, explain)
-    resources = get_resources()
     deadline = time.monotonic() + resources.settings.action_deadline_s
     rows = resources.pipeline.execute(execution, rule.spec.actions, by=executed_by, deadline=deadline,
                                       session=session)
@@ -60,7 +62,8 @@ def _trigger_in(session: Session, ref: str, payload: dict[str, Any], executed_by
     }
 
 
-def manual_trigger(
+def run_manual_trigger(
+    resources: ActionDeps,
     rule: str,
     payload: dict[str, Any] | None = None,
     executed_by: str = "cli",
@@ -73,6 +76,6 @@ def manual_trigger(
     without one, a session is opened, committed and closed here.
     """
     if session is not None:
-        return _trigger_in(session, rule, payload or {}, executed_by, dry_run)
-    with unit_of_work(get_resources().sessions) as own:
-        return _trigger_in(own, rule, payload or {}, executed_by, dry_run)
+        return _trigger_in(resources, session, rule, payload or {}, executed_by, dry_run)
+    with unit_of_work(resources.sessions) as own:
+        return _trigger_in(resources, own, rule, payload or {}, executed_by, dry_run)

@@ -22,13 +22,13 @@ import orjson
 from pydantic import ValidationError
 from sqlalchemy.orm import Session, sessionmaker
 
-from actions.context import ActionRun, template_context
 from actions.outcome import ActionOutcome
 from actions.registry import ActionRegistry
-from actions.templates import TemplateError, render
 from dataflow.kafka_out import OutMessage, ReliableProducer
 from dataflow.rule_cache import RuleSet
+from dataflow.template_context import ActionRun, template_context
 from dataflow.types import Execution
+from rules.templates import TemplateError, render
 from storage.repositories.exec_logs import ExecLogRepository
 from storage.uow import unit_of_work
 
@@ -39,6 +39,8 @@ TEMPLATED_FIELDS = ("endpoint", "headers", "params", "body", "input", "payload")
 
 @dataclass(frozen=True)
 class PipelineConfig:
+    """Deployment settings of the pipeline: where dead letters go, how many actions at once, how long."""
+
     action_dead_letter_topic: str
     concurrency: int
     deadline_s: float
@@ -130,7 +132,8 @@ def _chain_skip_row(execution: Execution, outcome: ActionOutcome) -> dict[str, A
 
 def rule_actions(rules: RuleSet, execution: Execution) -> Sequence[Any] | None:
     """The actions of the rule that fired; a rule changed since then runs its current actions;
-    None when it was disabled or deleted before its actions ran (the execution is skipped)."""
+    None when it was disabled or deleted before its actions ran (the execution is skipped).
+    """
     rule = rules.compiled(execution.rule_id, execution.rule_version) or rules.active.get(execution.rule_id)
     return rule.spec.actions if rule is not None else None
 

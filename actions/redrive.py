@@ -24,12 +24,12 @@ from typing import Any
 import orjson
 from pydantic import TypeAdapter
 
-from actions.context import ActionRun
+from actions.deps import ActionDeps
 from actions.pipeline import render_action
-from cepflow.resources import Resources
 from dataflow.kafka_admin import read_all
-from dataflow.rules.model import Action
+from dataflow.template_context import ActionRun
 from dataflow.types import ChainInfo, Execution
+from rules.model import Action
 from storage.repositories.exec_logs import ExecLogRepository
 from storage.uow import unit_of_work
 
@@ -86,7 +86,7 @@ def parse_records(values: Iterable[bytes]) -> list[DeadLetterRecord]:
     return records
 
 
-def redrive(resources: Resources, rule: str | None = None, since_ms: int | None = None) -> list[dict[str, Any]]:
+def redrive(resources: ActionDeps, rule: str | None = None, since_ms: int | None = None) -> list[dict[str, Any]]:
     """Re-send the selected dead letters; returns one summary per dead letter considered."""
     settings = resources.settings
     records = parse_records(read_all(settings.brokers, settings.action_dead_letter_topic))
@@ -110,13 +110,14 @@ def redrive_prefix(action_id: str) -> str:
 
 def next_redrive_key(action_id: str, attempts: Mapping[str, str]) -> str | None:
     """The key of the next redrive of `action_id`, given `{key: status}` of its earlier redrives;
-    None once one of them succeeded (never deliver twice)."""
+    None once one of them succeeded (never deliver twice).
+    """
     if "success" in attempts.values():
         return None
     return f"{redrive_prefix(action_id)}{len(attempts) + 1}"
 
 
-def _resend(resources: Resources, record: DeadLetterRecord, key: str) -> dict[str, Any]:
+def _resend(resources: ActionDeps, record: DeadLetterRecord, key: str) -> dict[str, Any]:
     started = time.monotonic()
     run = record.run(started + resources.settings.action_deadline_s)
     action = render_action(ACTION.validate_python(record.raw["action"]), record.raw["context"])

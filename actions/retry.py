@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from actions.outcome import RETRY_AFTER_KEY, ActionOutcome
-from dataflow.rules.model import RetrySpec
+from rules.model import RetrySpec
 
 log = logging.getLogger(__name__)
 

@@ -26,8 +26,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
 
-from cepflow.resources import Resources
-from cepflow.settings import Settings
+from actions.deps import ActionDeps
 from dataflow.types import Execution
 
 PARTITIONS = 4
@@ -36,7 +35,7 @@ MAX_PENDING = 2_000
 
 
 class _ActionPartition(StatefulSinkPartition[Execution, list[Execution]]):
-    def __init__(self, resources: Resources, resume: list[Execution] | None) -> None:
+    def __init__(self, resources: ActionDeps, resume: list[Execution] | None) -> None:
         self._pipeline = resources.pipeline
         self._clock = resources.clock
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="cepflow-sink")
@@ -51,7 +50,8 @@ class _ActionPartition(StatefulSinkPartition[Execution, list[Execution]]):
 
     def _settle(self, keep: int) -> None:
         """Forget finished batches, raising the first failure; wait while more than `keep`
-        executions are pending."""
+        executions are pending.
+        """
         while self._pending:
             future, values = self._pending[0]
             if not future.done():
@@ -81,8 +81,8 @@ class _ActionPartition(StatefulSinkPartition[Execution, list[Execution]]):
 class ActionSink(FixedPartitionedSink[Execution, list[Execution]]):
     """Executions keyed by (rule, group), spread over a fixed set of partitions."""
 
-    def __init__(self, settings: Settings, resources: Callable[[], Resources]) -> None:
-        self._resources = resources
+    def __init__(self, resources: Callable[[], ActionDeps]) -> None:
+        self._resources = resources  # called in each worker: nothing is built at flow import
 
     def list_parts(self) -> list[str]:
         return [f"actions-{i}" for i in range(PARTITIONS)]

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
-from actions.context import ActionRun
 from actions.outcome import ActionOutcome
 from dataflow.chain import plan_chain
 from dataflow.kafka_out import OutMessage, ReliableProducer
 from dataflow.rule_cache import RuleSet
-from dataflow.rules.model import TriggerRuleAction
 from dataflow.serde import chain_message
+from dataflow.template_context import ActionRun
+from rules.model import TriggerRuleAction
 
 
 class TriggerRuleExecutor:
@@ -41,7 +42,7 @@ class TriggerRuleExecutor:
         if not target.active:
             return ActionOutcome(ok=False, retryable=False, status_code=400, error="Target rule is not active")
         hop = plan_chain(run.execution.chain, target.id, self._max_depth)
-        summary = {"target_rule_id": target.id, "target_rule": target.name, "event_id": run.action_id}
+        summary: dict[str, Any] = {"target_rule_id": target.id, "target_rule": target.name, "event_id": run.action_id}
         if isinstance(hop, str):
             return ActionOutcome(ok=True, retryable=False, summary={**summary, "skipped": hop})
         value = chain_message(

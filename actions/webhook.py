@@ -28,7 +28,7 @@ from requests.structures import CaseInsensitiveDict
 from actions.outcome import RETRY_AFTER_KEY, ActionOutcome
 from actions.signing import secret_key, sign
 from actions.ssrf import TargetGuard
-from dataflow.rules.model import WebhookAction
+from rules.model import WebhookAction
 
 BODYLESS_METHODS = frozenset({"GET", "DELETE"})
 RESPONSE_EXCERPT_CHARS = 512

@@ -1,0 +1,1 @@
+"""The benchmark of BENCH.md (`make bench`)."""

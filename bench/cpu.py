@@ -42,6 +42,8 @@ def broker_pid() -> int | None:
 
 @dataclass(frozen=True)
 class CpuReading:
+    """CPU seconds used so far by the engines, the broker and the whole machine."""
+
     engines_s: float
     broker_s: float
     machine_s: float

@@ -23,7 +23,7 @@ import orjson
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
 from bench import cpu
-from bench.stack import BROKERS, PARTITIONS, BenchDatabase, Engine, log, preload, sentinel
+from bench.stack import BROKERS, PARTITIONS, BenchDatabase, Engine, sentinel
 from bench.workload import EVENT_RATE, events
 from cepflow.receiver import ReceivedRequest, Receiver
 from storage.models import ExecLog
@@ -49,7 +49,8 @@ def span_of(count: int, start_ms: int) -> tuple[int, int]:
 
 def consume_limit(topic: str, count: int, batch: int = 1000) -> float:
     """Figure 1: one process consuming `topic` with confluent-kafka and parsing each value with
-    orjson (the engine's parser) — events/s, from the first message to the last."""
+    orjson (the engine's parser) — events/s, from the first message to the last.
+    """
     consumer = Consumer({"bootstrap.servers": BROKERS, "group.id": f"bench-limit-{uuid.uuid4().hex}",
                          "enable.auto.commit": False})
     consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(PARTITIONS)])
@@ -62,7 +63,7 @@ def consume_limit(topic: str, count: int, batch: int = 1000) -> float:
                 started = time.perf_counter()
             for msg in messages:
                 if msg.error() is None:
-                    orjson.loads(msg.value())
+                    orjson.loads(msg.value() or b"")
                     seen += 1
         return seen / (time.perf_counter() - started)
     finally:
@@ -100,7 +101,8 @@ def _await(check: Callable[[], bool], engine: Engine, timeout: float, what: str)
     while not check():
         engine.check_alive()
         if time.monotonic() > deadline:
-            raise RuntimeError(f"timed out after {timeout:.0f} s waiting for {what}; logs in {engine.workdir}")
+            msg = f"timed out after {timeout:.0f} s waiting for {what}; logs in {engine.workdir}"
+            raise RuntimeError(msg)
         time.sleep(0.05)
 
 
@@ -121,7 +123,8 @@ def drain(db: BenchDatabase, receiver: Receiver, topic: str, count: int, process
           timeout: float = 600, profile: Path | None = None) -> Drain:
     """Figures 2-4: the engine (`processes` processes) drains `topic` (`count` events between
     sentinels) with the rules installed now; events/s between the first begin and last end.
-    `profile`: sample the (first) engine process with py-spy into this file (collapsed stacks)."""
+    `profile`: sample the (first) engine process with py-spy into this file (collapsed stacks).
+    """
     db.clear_log()
     mark = len(receiver.requests)
     launched = time.monotonic()
@@ -163,7 +166,8 @@ def pct(values: Sequence[float], q: float) -> float | None:
 
 def latency_rules(receiver: Receiver, marker: str) -> list[dict[str, Any]]:
     """bench-lat (webhook carrying the produce time and a version marker), a chain A -> B, and
-    a rule running a trivial script API."""
+    a rule running a trivial script API.
+    """
     return [
         {"name": "bench-lat", "match": {"type": "bench_lat"},
          "action": {"endpoint": receiver.url("/lat"), "body": {"sent": "{{ event.sent }}", "m": marker}}},
@@ -192,7 +196,8 @@ def _ready(engine: Engine, receiver: Receiver, producer: Producer, topic: str, t
     while not _since(receiver, mark, "/begin"):
         engine.check_alive()
         if time.monotonic() > deadline:
-            raise RuntimeError(f"engine not ready after {timeout:.0f} s; logs in {engine.workdir}")
+            msg = f"engine not ready after {timeout:.0f} s; logs in {engine.workdir}"
+            raise RuntimeError(msg)
         producer.produce(topic, sentinel("begin", 0, int(time.time() * 1000)))
         producer.poll(0)
         time.sleep(0.5)
@@ -307,7 +312,8 @@ def _reload(probes: list[ReceivedRequest], marker: str, committed: float) -> dic
 
 def memory_rule(receiver: Receiver) -> dict[str, Any]:
     """A sliding count by host that never reaches 2 with one event per host: one active window per
-    key until the end. The window is 1 h (not 1 min) so that no key expires while the rest load."""
+    key until the end. The window is 1 h (not 1 min) so that no key expires while the rest load.
+    """
     return {"name": "bench-mem", "match": {"type": "bench_mem"}, "group_by": ["host"],
             "detect": {"kind": "threshold", "window": {"type": "sliding", "size": "1h"},
                        "aggregate": {"fn": "count"}, "having": {"op": "gte", "value": 2}},
@@ -325,6 +331,8 @@ def memory_events(keys: int, start_ms: int) -> list[bytes]:
 
 @dataclass
 class Memory:
+    """Figure 6: peak RSS with many held keys, and what one key costs."""
+
     keys: int
     active_groups: float
     baseline_rss_mb: float
@@ -338,7 +346,8 @@ class Memory:
 
 def memory(db: BenchDatabase, receiver: Receiver, topic: str, keys: int, timeout: float = 600) -> Memory:
     """Figure 6: peak RSS (VmHWM) of one engine process holding `keys` distinct active groups.
-    The baseline is its RSS when the first sentinel comes back (rules loaded, no state yet)."""
+    The baseline is its RSS when the first sentinel comes back (rules loaded, no state yet).
+    """
     db.clear_log()
     mark = len(receiver.requests)
     with Engine(db.url, topic) as engine:

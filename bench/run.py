@@ -27,7 +27,7 @@ from bench.stack import ROOT, BenchDatabase, delete_topics, log, make_topic, pre
 from bench.workload import ACTION_FRACTION, rules
 from cepflow.receiver import Receiver
 
-FULL = {"throughput": 1_000_000, "per_rule_set": 300_000, "sizes": (10, 1000, 10_000), "latency_s": 60.0,
+FULL: dict[str, Any] = {"throughput": 1_000_000, "per_rule_set": 300_000, "sizes": (10, 1000, 10_000), "latency_s": 60.0,
         "memory_keys": 1_000_000}
 """BENCH.md's sizes, except figure 6: 1,000,000 keys load in ~150 s here, more than the 10-minute
 budget leaves, so the full run loads 250,000 and extrapolates linearly (labelled so); pass
@@ -59,7 +59,8 @@ def plan(args: argparse.Namespace) -> dict[str, Any]:
     sizes = (tuple(int(x) for x in args.rule_sets.split(",")) if args.rule_sets
              else (10, 50, 500) if args.quick else FULL["sizes"])
     if len(sizes) != 3:
-        raise SystemExit("--rule-sets takes three sizes")
+        msg = "--rule-sets takes three sizes"
+        raise SystemExit(msg)
     return {
         "scale": scale,
         "throughput": max(1000, int(FULL["throughput"] * scale)),

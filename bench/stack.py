@@ -28,8 +28,8 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
 from cepflow.settings import Settings
-from dataflow.kafka_admin import ensure_topics, topic_plan
-from dataflow.rules.model import RuleSpec
+from dataflow.kafka_admin import ensure_topics
+from rules.model import RuleSpec
 from storage.db import make_engine, make_session_factory
 from storage.migrate import upgrade
 from storage.repositories.rules import RuleRepository
@@ -72,7 +72,8 @@ class BenchDatabase:
 
     def install(self, documents: Sequence[dict[str, Any]]) -> float:
         """Replace every rule with `documents` through `RuleRepository.apply`, in one transaction;
-        returns the seconds it took (~4 ms a rule: apply makes ~5 round trips per rule)."""
+        returns the seconds it took (~4 ms a rule: apply makes ~5 round trips per rule).
+        """
         started = time.perf_counter()
         with unit_of_work(self.sessions) as session:
             session.execute(text("truncate rules, rule_revisions, exec_logs"))
@@ -110,7 +111,7 @@ def delete_topics(names: Sequence[str]) -> None:
     for future in admin.delete_topics(list(names), operation_timeout=30).values():
         try:
             future.result(30)
-        except Exception:  # noqa: BLE001 - a topic that is already gone is fine
+        except Exception:
             pass
 
 
@@ -142,7 +143,8 @@ def preload(topic: str, values: Sequence[bytes], span_ms: tuple[int, int] | None
         for p in range(PARTITIONS):
             send(sentinel("end", p, span_ms[1]), p)
     if producer.flush(120) != 0:
-        raise RuntimeError(f"preload of {topic} did not complete")
+        msg = f"preload of {topic} did not complete"
+        raise RuntimeError(msg)
     return time.perf_counter() - started
 
 
@@ -185,7 +187,7 @@ class Engine:
     @property
     def internal_topics(self) -> list[str]:
         settings = self.settings()
-        return [t for t in topic_plan(settings) if t != self.events_topic]
+        return [t for t in settings.topic_plan() if t != self.events_topic]
 
     def settings(self) -> Settings:
         return Settings(kafka_brokers=BROKERS, events_topics=[self.events_topic],
@@ -197,7 +199,7 @@ class Engine:
 
     def start(self) -> Engine:
         """`cepflow run` per process (topics ensured, recovery as deployed: -s 2 -b 10)."""
-        ensure_topics([BROKERS], topic_plan(self.settings()))
+        ensure_topics([BROKERS], self.settings().topic_plan())
         recovery = self.workdir / "recovery"
         recovery.mkdir()
         subprocess.run([sys.executable, "-m", "bytewax.recovery", str(recovery), str(RECOVERY_PARTITIONS)],
@@ -219,11 +221,13 @@ class Engine:
         for index, proc in enumerate(self.procs):
             if proc.poll() is not None:
                 tail = (self.workdir / f"engine-{index}.log").read_text(errors="replace")[-3000:]
-                raise RuntimeError(f"engine process {index} exited with {proc.returncode}:\n{tail}")
+                msg = f"engine process {index} exited with {proc.returncode}:\n{tail}"
+                raise RuntimeError(msg)
 
     def stop(self, grace_s: float = 5.0) -> None:
         """SIGINT to every process at once (cluster peers wait for each other), SIGKILL after
-        `grace_s`: what a figure measured is already recorded, only the time to stop is at stake."""
+        `grace_s`: what a figure measured is already recorded, only the time to stop is at stake.
+        """
         for proc in self.procs:
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGINT)
@@ -237,7 +241,8 @@ class Engine:
 
     def close(self, keep_logs: bool = False) -> None:
         """Stop, drop the internal topics, and the work folder (recovery can be 100 MB) unless
-        its logs are wanted."""
+        its logs are wanted.
+        """
         self.stop()
         delete_topics(self.internal_topics)
         if not keep_logs:

@@ -154,7 +154,7 @@ def _nested(rng: random.Random, p_fire: float, _state: float, action: dict[str, 
 
 
 def _threshold(rng: random.Random, _p: float, state: float, action: dict[str, Any]) -> dict[str, Any]:
-    """count >= 13 or avg(value) > 99 over a 1-minute sliding window, by host."""
+    """Count >= 13 or avg(value) > 99 over a 1-minute sliding window, by host."""
     k = max(1, min(len(HOSTS), round(state / (P_TYPE * (1 - THRESHOLD_FLOOR / 100)) * len(HOSTS))))
     where = [{"field": "value", "op": "gt", "value": THRESHOLD_FLOOR}]
     if (hosts := _hosts(rng, k)) is not None:
@@ -170,7 +170,7 @@ def _threshold(rng: random.Random, _p: float, state: float, action: dict[str, An
 
 
 def _sequence(rng: random.Random, _p: float, state: float, action: dict[str, Any]) -> dict[str, Any]:
-    """login then payment_failed (value above 97) by user within 5 minutes, for some users."""
+    """Login then payment_failed (value above 97) by user within 5 minutes, for some users."""
     k = max(1, min(len(USERS), round(state / (2 * P_TYPE) * len(USERS))))
     users = rng.sample(USERS, k)
     where = ({"field": "user", "op": "eq", "value": users[0]} if k == 1
@@ -201,7 +201,8 @@ MAKERS: dict[str, Maker] = {
 
 def fire_action(endpoint: str, kind: str) -> dict[str, Any]:
     """The webhook of every mix rule: the receiver counts events that led to an action, by kind;
-    `sent` is the produce time that the events of the latency figure carry (empty otherwise)."""
+    `sent` is the produce time that the events of the latency figure carry (empty otherwise).
+    """
     return {"endpoint": endpoint, "body": {"id": "{{ event.id }}", "kind": kind, "sent": "{{ event.sent }}"},
             "timeout": "5s",
             "retry": {"max_attempts": 1}}

@@ -23,7 +23,7 @@ from cepflow.userio import fail, open_sessions, parse_since, print_json
 
 @click.group()
 def main() -> None:
-    """cepflow — complex-event processing on Kafka: rules in, actions out."""
+    """Cepflow — complex-event processing on Kafka: rules in, actions out."""
     try:
         get_settings()
     except ConfigError as exc:
@@ -58,10 +58,10 @@ def topics() -> None:
 @topics.command("ensure")
 def topics_ensure() -> None:
     """Create every topic cepflow reads or writes, if missing."""
-    from dataflow.kafka_admin import ensure_topics, topic_plan
+    from dataflow.kafka_admin import ensure_topics
 
     settings = get_settings()
-    created = ensure_topics(settings.brokers, topic_plan(settings))
+    created = ensure_topics(settings.brokers, settings.topic_plan())
     click.echo(f"topics created: {', '.join(created) or 'none (all exist)'}")
 
 
@@ -77,18 +77,18 @@ def topics_ensure() -> None:
               help="Fixed at first start: the most processes x workers you will ever run.")
 def run(recovery_dir: Path, snapshot_interval: int, workers: int, process_id: int | None,
         addresses: str | None, recovery_partitions: int) -> None:
-    """Run the engine: python -m bytewax.run dataflow.flow:flow with recovery."""
-    from dataflow.kafka_admin import ensure_topics, topic_plan
+    """Run the engine: python -m bytewax.run cepflow.flow:flow with recovery."""
+    from dataflow.kafka_admin import ensure_topics
 
     if (process_id is None) != (addresses is None):
         fail("--process-id and --addresses go together")
     settings = get_settings()
-    ensure_topics(settings.brokers, topic_plan(settings))
+    ensure_topics(settings.brokers, settings.topic_plan())
     if not any(recovery_dir.glob("part-*.sqlite3")):
         recovery_dir.mkdir(parents=True, exist_ok=True)
         subprocess.run([sys.executable, "-m", "bytewax.recovery", str(recovery_dir),
                         str(recovery_partitions)], check=True)
-    args = [sys.executable, "-m", "bytewax.run", "dataflow.flow:flow", "-w", str(workers),
+    args = [sys.executable, "-m", "bytewax.run", "cepflow.flow:flow", "-w", str(workers),
             "-r", str(recovery_dir), "-s", str(snapshot_interval), "-b", str(snapshot_interval * 5)]
     if process_id is not None:
         args += ["-i", str(process_id), "-a", str(addresses)]
@@ -173,7 +173,7 @@ def logs(rule: str | None, status: str | None, chain_id: str | None, since: str 
 @click.option("--by", "executed_by", default="cli", show_default=True, help="Recorded as executed_by.")
 def trigger(rule: str, payload: str, dry_run: bool, executed_by: str) -> None:
     """Manually trigger RULE with PAYLOAD (RULES.md §8)."""
-    from actions.manual import manual_trigger
+    from cepflow.triggers import manual_trigger
     from storage.errors import NotFound
 
     try:

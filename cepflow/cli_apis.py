@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 from pathlib import Path
+from typing import Any
 
 import click
 import orjson
@@ -20,7 +21,7 @@ def apis() -> None:
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
 def apply(files: tuple[Path, ...]) -> None:
     """Validate and store script API files; each change creates a new version."""
-    from dataflow.rules.loader import RuleFileError, load_script_api_files
+    from rules.loader import RuleFileError, load_script_api_files
     from storage.repositories.script_apis import ScriptApiRepository
     from storage.uow import unit_of_work
 
@@ -59,7 +60,7 @@ def show(ref: str) -> None:
                     "timeout_ms": api.timeout_ms, "memory_mb": api.memory_mb, "source": api.source})
 
 
-def _json_option(value: str, name: str) -> object:
+def _json_option(value: str, name: str) -> Any:
     try:
         return orjson.loads(value)
     except orjson.JSONDecodeError as exc:

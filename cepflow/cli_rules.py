@@ -15,7 +15,7 @@ FILES = click.argument("files", nargs=-1, required=True, type=click.Path(path_ty
 
 
 def _load(files: tuple[Path, ...]) -> list:
-    from dataflow.rules.loader import RuleFileError, load_rule_files
+    from rules.loader import RuleFileError, load_rule_files
 
     try:
         return load_rule_files(list(files))
@@ -177,8 +177,8 @@ def test(files: tuple[Path, ...], events: Path, explain: bool) -> None:
 @click.option("--known", multiple=True, help="Name or id of a rule stored elsewhere (trigger targets).")
 def check(files: tuple[Path, ...], known: tuple[str, ...]) -> None:
     """Static checks before deploy: errors exit 2, warnings exit 0."""
-    from dataflow.rules.check import check_rule_files
-    from dataflow.rules.loader import expand_paths
+    from rules.check import check_rule_files
+    from rules.loader import expand_paths
 
     findings = check_rule_files(files, known)
     for finding in findings:
@@ -191,6 +191,6 @@ def check(files: tuple[Path, ...], known: tuple[str, ...]) -> None:
 @rules.command("schema")
 def schema() -> None:
     """Print the JSON Schema of a rule document (for editors)."""
-    from dataflow.rules.schema import rule_json_schema
+    from rules.schema import rule_json_schema
 
     print_json(rule_json_schema())

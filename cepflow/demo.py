@@ -1,7 +1,7 @@
 """`make demo`: the whole engine on the local stack, end to end, in about a minute.
 
 Migrates the database, applies `examples/demo/rules.yaml`, starts the engine as deployed
-(`python -m bytewax.run dataflow.flow:flow` with recovery), produces `examples/demo/events.jsonl`
+(`python -m bytewax.run cepflow.flow:flow` with recovery), produces `examples/demo/events.jsonl`
 (bad lines included), shows the webhooks a local receiver got, the execution-log rows and the
 dead letters, then stops the engine. Each run uses fresh topics so runs never see each other.
 """
@@ -64,6 +64,7 @@ def _show_dead_letters(env: dict[str, str]) -> None:
 
 
 def main() -> int:
+    """The demo: example rules, sample events, the engine, and what it fired."""
     started = time.time()
     run = time.strftime("%Y%m%d%H%M%S") + "-" + uuid.uuid4().hex[:4]
     env = _env(run)

@@ -191,6 +191,7 @@ def _handler_for(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Serve on loopback and print each request as a JSON line (for debugging webhooks)."""
     parser = argparse.ArgumentParser(description="Print every HTTP request received as a JSON line.")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8099)

@@ -1,6 +1,6 @@
 """Process-wide resources shared by the dataflow steps and the action sink.
 
-They are built lazily, on first use inside a worker, never at import: `dataflow.flow` is imported
+They are built lazily, on first use inside a worker, never at import: `cepflow.flow` is imported
 by every Bytewax process (and by tests) before anything may connect anywhere.
 """
 
@@ -12,12 +12,8 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from actions.api_script import ApiScriptExecutor
 from actions.pipeline import ActionPipeline, PipelineConfig
-from actions.registry import ActionRegistry, webhook_with_retry
-from actions.ssrf import TargetGuard
-from actions.trigger_rule import TriggerRuleExecutor
-from actions.webhook import WebhookExecutor
+from actions.registry import ActionRegistry, ExecutorConfig, build_registry
 from cepflow.settings import Settings, get_settings
 from dataflow.kafka_out import ReliableProducer
 from dataflow.rule_cache import RuleCache
@@ -50,7 +46,8 @@ class Resources:
     @cached_property
     def producer(self) -> ReliableProducer:
         """Chain events and action dead letters: few, and a chain hop waits for each, so no linger
-        (the default 5 ms was a quarter of the hop's 20 ms budget)."""
+        (the default 5 ms was a quarter of the hop's 20 ms budget).
+        """
         return ReliableProducer(self.settings.brokers, {"linger.ms": "0"})
 
     @cached_property
@@ -62,17 +59,10 @@ class Resources:
     @cached_property
     def registry(self) -> ActionRegistry:
         s = self.settings
-        guard = TargetGuard(allow_hosts=s.webhook_allow_hosts, allow_cidrs=s.webhook_allow_cidrs)
-        webhook = WebhookExecutor(guard, signing_secret=s.webhook_signing_secret)
-        return ActionRegistry(
-            {
-                "webhook": webhook_with_retry(webhook),
-                "api_script": ApiScriptExecutor(self.sessions, lambda: self.script_runner, s.rule_refresh_s),
-                "trigger_rule": TriggerRuleExecutor(
-                    lambda: self.rules.current(), lambda: self.producer, s.chain_topic, s.max_chain_depth
-                ),
-            }
-        )
+        config = ExecutorConfig(s.webhook_allow_hosts, s.webhook_allow_cidrs, s.webhook_signing_secret,
+                                s.rule_refresh_s, s.chain_topic, s.max_chain_depth)
+        return build_registry(config, self.sessions, lambda: self.script_runner, lambda: self.rules.current(),
+                              lambda: self.producer)
 
     @cached_property
     def pipeline(self) -> ActionPipeline:
@@ -88,7 +78,7 @@ _resources: Resources | None = None
 
 
 def get_resources() -> Resources:
-    """This process's resources (created on first call, thread-safe)."""
+    """The resources of this process (created on first call, thread-safe)."""
     global _resources
     with _lock:
         if _resources is None:

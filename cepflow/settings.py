@@ -22,7 +22,8 @@ def _list_of_text(value: Any) -> Any:
         try:
             return orjson.loads(text)
         except orjson.JSONDecodeError as exc:
-            raise ValueError(f"expected a JSON list or comma-separated names ({exc})") from None
+            msg = f"expected a JSON list or comma-separated names ({exc})"
+            raise ValueError(msg) from None
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
@@ -74,6 +75,13 @@ class Settings(BaseSettings):
     @property
     def input_topics(self) -> list[str]:
         return [*self.events_topics, self.chain_topic]
+
+    def topic_plan(self) -> dict[str, int]:
+        """Every topic cepflow reads or writes, with the partition count to create it with."""
+        plan = {topic: self.events_partitions for topic in self.events_topics}
+        for topic in (self.chain_topic, self.dead_letter_topic, self.late_topic, self.action_dead_letter_topic):
+            plan.setdefault(topic, 1)
+        return plan
 
 
 class ConfigError(ValueError):

@@ -20,6 +20,7 @@ def fail(message: str) -> NoReturn:
 
 
 def print_json(value: Any) -> None:
+    """One JSON document on stdout (datetimes and UUIDs as strings)."""
     click.echo(orjson.dumps(value, default=str).decode())
 
 
@@ -32,7 +33,7 @@ def open_sessions() -> sessionmaker[Session]:
 
 def parse_since(value: str) -> datetime:
     """`--since`: an ISO-8601 time with offset, or a duration back from now (`10m`, `2h`, `1d`)."""
-    from dataflow.rules.duration import parse_duration
+    from rules.duration import parse_duration
 
     try:
         return datetime.now(UTC) - timedelta(milliseconds=parse_duration(value))

@@ -14,8 +14,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Final
 
-from dataflow.rules.model import AllOf, AnyOf, Condition, Leaf, NotOf
-from dataflow.rules.regex import compile_regex
+from rules.model import AllOf, AnyOf, Condition, Leaf, NotOf
+from rules.regex import compile_regex
 
 
 class _Missing:
@@ -117,7 +117,7 @@ def json_equal(a: Any, b: Any) -> bool:
     if kind != json_kind(b):
         return False
     if kind == "list":
-        return len(a) == len(b) and all(json_equal(x, y) for x, y in zip(a, b))
+        return len(a) == len(b) and all(json_equal(x, y) for x, y in zip(a, b, strict=False))
     if kind == "object":
         return a.keys() == b.keys() and all(json_equal(a[k], b[k]) for k in a)
     return bool(a == b)
@@ -268,7 +268,7 @@ def _mismatch(op: str, a: Any, e: Any) -> str | None:
 class _CompiledLeaf:
     """One leaf: its fast predicate, and what explain needs to re-run it step by step."""
 
-    __slots__ = ("leaf", "get", "get_expected", "predicate")
+    __slots__ = ("get", "get_expected", "leaf", "predicate")
 
     def __init__(self, leaf: Leaf) -> None:
         self.leaf = leaf
@@ -356,7 +356,7 @@ def _always(body: dict[str, Any]) -> bool:
 class CompiledCondition:
     """A compiled `where`: call it on an event body; `explain` shows every leaf's verdict."""
 
-    __slots__ = ("condition", "_predicate", "_leaves")
+    __slots__ = ("_leaves", "_predicate", "condition")
 
     def __init__(self, condition: Condition | None) -> None:
         self.condition = condition

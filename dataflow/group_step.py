@@ -43,7 +43,7 @@ class GroupStep(_Base):
     and implements every method itself.
     """
 
-    __slots__ = ("_rules", "_clock", "_logic", "_counted")
+    __slots__ = ("_clock", "_counted", "_logic", "_rules")
 
     def __init__(
         self,

@@ -107,7 +107,8 @@ def _keyed_for(fields: tuple[str, ...], table: dict[tuple[Any, ...], Any]) -> di
 
 class _Bucket:
     """Rules sharing a first-level key, filed by the values of their equality fields, and by
-    the bound of one numeric comparison when they have one (`value > 90`: Esper's range index)."""
+    the bound of one numeric comparison when they have one (`value > 90`: Esper's range index).
+    """
 
     def __init__(self) -> None:
         self.scan: list[CompiledRule] = []
@@ -146,7 +147,8 @@ class _Bucket:
 
     def collect(self, body: dict[str, Any], found: list[CompiledRule]) -> int:
         """Add this bucket's candidates to `found`; returns how many lists contributed (a range
-        hit counts twice: it comes in bound order, so the caller must sort)."""
+        hit counts twice: it comes in bound order, so the caller must sort).
+        """
         sources = 0
         if self.scan:
             found.extend(self.scan)

@@ -1,5 +1,6 @@
 """Kafka administration: creating cepflow's topics before the dataflow starts (Bytewax reads
-partition lists only once), and reading small operator topics (dead letters) whole."""
+partition lists only once), and reading small operator topics (dead letters) whole.
+"""
 
 from __future__ import annotations
 
@@ -8,21 +9,6 @@ from collections.abc import Mapping, Sequence
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
-
-from cepflow.settings import Settings
-
-
-def topic_plan(settings: Settings) -> dict[str, int]:
-    """Every topic cepflow reads or writes, with the partition count to create it with."""
-    plan = {topic: settings.events_partitions for topic in settings.events_topics}
-    for topic in (
-        settings.chain_topic,
-        settings.dead_letter_topic,
-        settings.late_topic,
-        settings.action_dead_letter_topic,
-    ):
-        plan.setdefault(topic, 1)
-    return plan
 
 
 def ensure_topics(brokers: Sequence[str], topics: Mapping[str, int], timeout_s: float = 30.0) -> list[str]:
@@ -68,7 +54,7 @@ def read_all(brokers: Sequence[str], topic: str, timeout_s: float = 10.0) -> lis
         while len(values) < wanted and time.monotonic() < deadline:
             msg = consumer.poll(0.5)
             if msg is not None and msg.error() is None:
-                values.append(msg.value())
+                values.append(msg.value() or b"")
         return values
     finally:
         consumer.close()

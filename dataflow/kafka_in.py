@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import cast
 
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
@@ -30,7 +31,7 @@ class FatalKafkaError(RuntimeError):
 def _check(msg: Message) -> None:
     """Transient consumer errors are logged (librdkafka retries them); fatal ones stop the engine."""
     err = msg.error()
-    if err.code() == KafkaError._PARTITION_EOF:
+    if err is None or err.code() == KafkaError._PARTITION_EOF:
         return
     log.warning("kafka consumer error on %s/%s: %s", msg.topic(), msg.partition(), err.str())
     if err.fatal():
@@ -57,7 +58,7 @@ class _Partition(StatefulSourcePartition[list[Message], int]):
                     _check(msg)
         if not batch:
             return []
-        self._offset = batch[-1].offset() + 1
+        self._offset = cast(int, batch[-1].offset()) + 1  # a message read without error has an offset
         return [batch]
 
     def snapshot(self) -> int:
@@ -78,11 +79,12 @@ class KafkaBatchSource(FixedPartitionedSource[list[Message], int]):
 
     def list_parts(self) -> list[str]:
         admin = AdminClient({"bootstrap.servers": self._config["bootstrap.servers"]})  # consumer settings warn
-        parts = []
+        parts: list[str] = []
         for topic in self._topics:  # one by one, so that broker-side auto-creation is respected
             meta = admin.list_topics(topic, timeout=30).topics[topic]
             if meta.error is not None:
-                raise FatalKafkaError(f"cannot list the partitions of topic {topic!r}: {meta.error.str()}")
+                msg = f"cannot list the partitions of topic {topic!r}: {meta.error.str()}"
+                raise FatalKafkaError(msg)
             parts.extend(f"{index}-{topic}" for index in sorted(meta.partitions))
         return parts
 

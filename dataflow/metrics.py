@@ -36,5 +36,6 @@ def reason_class(reason: str) -> str:
 
 
 def count_executions(executions: Iterable[Execution]) -> None:
+    """Count executions by rule and status (`cepflow_executions_total`)."""
     for execution in executions:
         EXECUTIONS.labels(execution.rule_name, execution.status).inc()

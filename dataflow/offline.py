@@ -42,10 +42,10 @@ import orjson
 from dataflow.chain import DEFAULT_MAX_CHAIN_DEPTH, plan_chain
 from dataflow.eventtime import parse_event_time
 from dataflow.index import RuleIndex
-from dataflow.rules.model import RuleSpec, TriggerRuleAction
 from dataflow.runtime import CompiledRule, GroupLogic, evaluate_stateless, is_late
 from dataflow.types import Event, Execution
 from dataflow.watermark import WatermarkClock
+from rules.model import RuleSpec, TriggerRuleAction
 
 DEFAULT_TOPIC = "events"
 CHAIN_TOPIC = "chain"
@@ -106,14 +106,14 @@ def parse_event_line(raw: bytes | str, source: str, number: int) -> Event:
 
 def action_field(spec: RuleSpec) -> str | list[str] | None:
     """The `action` of an output line: the type, the list of types, or None."""
-    types = [action.type for action in spec.actions]
+    types: list[str] = [action.type for action in spec.actions]
     return types[0] if len(types) == 1 else (types or None)
 
 
 def _render_payload(payload: dict[str, Any], execution: Execution) -> dict[str, Any]:
     """The chain payload rendered like the live `trigger_rule` action (sandboxed templates)."""
-    from actions.context import template_context
-    from actions.templates import render
+    from dataflow.template_context import template_context
+    from rules.templates import render
 
     return render(payload, template_context(execution))
 
@@ -140,7 +140,8 @@ class _OfflineRun:
             rule_id = str(spec.id) if spec.id is not None else spec.name
             for ref in dict.fromkeys((rule_id, spec.name)):
                 if ref in self.refs:
-                    raise ValueError(f"two rules are named or identified {ref!r}")
+                    msg = f"two rules are named or identified {ref!r}"
+                    raise ValueError(msg)
                 self.refs[ref] = spec
                 self.ids[ref] = rule_id
             if spec.active:
@@ -345,8 +346,8 @@ def run_files(
 
     Nothing is printed on stdout unless every rule and every event line is valid.
     """
-    from dataflow.rules.loader import load_rule_files
-    from dataflow.rules.errors import RuleFileError
+    from rules.errors import RuleFileError
+    from rules.loader import load_rule_files
 
     out = out if out is not None else sys.stdout
     err = err if err is not None else sys.stderr

@@ -1,5 +1,6 @@
 """A daemon thread that repeats one piece of work every period: the background refreshes of what
-an engine process keeps from PostgreSQL (rules, script API definitions)."""
+an engine process keeps from PostgreSQL (rules, script API definitions).
+"""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ log = logging.getLogger(__name__)
 
 class Periodic:
     """Runs `work` every `period_s` until `stop`. A failing run is logged and the next one tries
-    again (the database may come back); what the work keeps stays in use meanwhile."""
+    again (the database may come back); what the work keeps stays in use meanwhile.
+    """
 
     def __init__(self, name: str, period_s: float, work: Callable[[], None]) -> None:
         self._stop = threading.Event()
@@ -34,5 +36,5 @@ class Periodic:
         while not self._stop.wait(self._period_s):
             try:
                 self._work()
-            except Exception:  # noqa: BLE001 - logged; the next period tries again
+            except Exception:
                 log.exception("%s: refresh failed; keeping what is in use", self.thread.name)

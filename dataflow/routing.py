@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, cast
 
 import orjson
 
@@ -49,6 +49,8 @@ Routed = (
 
 @dataclass(frozen=True)
 class Topics:
+    """The Kafka topics the router sends to or recognises."""
+
     chain: str
     dead_letter: str
     late: str
@@ -93,7 +95,7 @@ def route_event(event: Event, rules: RuleSet, clock: WatermarkClock, topics: Top
                 out.append(("exec", execution))
         elif rule.needs_group(event):
             key = state_key(rule, rule.group_key(rule.group_of(event.body)))
-            item = KeyedEvent(rule.id, rule.version, event, clock.max_ts_ms, progress)
+            item = KeyedEvent(rule.id, rule.version, event, cast(int, clock.max_ts_ms), progress)  # observed above
             out.append(("key", (key, item)))
 
 
@@ -106,7 +108,8 @@ def make_router(
     rules: Callable[[], RuleSet], clock: Callable[[], WatermarkClock], limits: Limits, topics: Topics
 ) -> Callable[[list[KafkaMessage]], list[Routed]]:
     """The `flat_map` mapper of one poll's messages; resources are looked up per batch (lazily
-    built, hot-reloaded)."""
+    built, hot-reloaded).
+    """
 
     def route_batch(batch: list[KafkaMessage]) -> list[Routed]:
         current, watermark_clock = rules(), clock()

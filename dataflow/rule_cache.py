@@ -24,8 +24,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from dataflow.gc_policy import freeze_long_lived
 from dataflow.index import RuleIndex
 from dataflow.periodic import Periodic
-from dataflow.rules.model import RuleSpec
 from dataflow.runtime import CompiledRule
+from rules.model import RuleSpec
 from storage.repositories.rules import RuleRepository
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,8 @@ class RuleSet:
 
 def build_rule_set(rows: Iterable[StoredRule], compiled: RuleSet | None = None) -> RuleSet:
     """Compile every active rule (reusing `compiled`'s rules of the same id and version); collect
-    errors instead of raising."""
+    errors instead of raising.
+    """
     stored: dict[str, StoredRule] = {}
     active: dict[str, CompiledRule] = {}
     errors: dict[str, str] = {}

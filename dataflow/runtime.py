@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import orjson
 
@@ -38,8 +38,8 @@ from dataflow.conditions import MISSING, CompiledCondition, compile_condition, p
 from dataflow.detect import NO_VALUE, Detector, Fire, ForEpisode, Getter, Predicate, Seen, build_detector
 from dataflow.detect.each import EachDetector
 from dataflow.detect.for_episode import Episode
-from dataflow.rules.model import RuleSpec
-from dataflow.types import ChainInfo, Event, Execution
+from dataflow.types import ChainInfo, Event, Execution, ExecutionStatus
+from rules.model import RuleSpec
 
 SNAPSHOT_FORMAT = 2
 """Version of the `GroupLogic.snapshot()` tuple; bump when its shape changes. 2: the group as the
@@ -120,7 +120,8 @@ class CompiledRule:
             and detect.aggregate.fn in ("count", "distinct")
             and detect.having.op in ("lt", "lte")
         ):
-            raise ValueError(f"rule {spec.name}: a sliding window cannot test {detect.aggregate.fn} {detect.having.op}")
+            msg = f"rule {spec.name}: a sliding window cannot test {detect.aggregate.fn} {detect.having.op}"
+            raise ValueError(msg)
         where = compile_condition(spec.where)
         detector = build_detector(detect, _field_getter, _step_predicate)
         cooldown = spec.cooldown or None
@@ -168,7 +169,8 @@ class CompiledRule:
 
     def group_values(self, group: dict[str, Any]) -> tuple[Any, ...]:
         """A group's values in `group_by` order: how a `GroupLogic` keeps it (a tuple is a third
-        of the size of the dict)."""
+        of the size of the dict).
+        """
         return tuple(group[path] for path in self.group_by)
 
     def group_from_values(self, values: tuple[Any, ...]) -> dict[str, Any]:
@@ -201,7 +203,8 @@ def _lineage(rule: CompiledRule, key: str, chain: ChainInfo | None) -> ChainInfo
     return ChainInfo(key, 0, (rule.id,)) if chain is None else extend_chain(chain, rule.id)
 
 
-def _execution(rule: CompiledRule, group: dict[str, Any], fire: Fire, status: str, reason: str | None) -> Execution:
+def _execution(rule: CompiledRule, group: dict[str, Any], fire: Fire, status: ExecutionStatus, reason: str | None,
+               ) -> Execution:
     seen = fire.event
     key = idempotency_key(rule.id, rule.version, group, fire.start, fire.key_event_id)
     return Execution(
@@ -278,7 +281,7 @@ class GroupLogic:
     outside world: time comes only from events and the given watermark.
     """
 
-    __slots__ = ("rule", "_group", "_state", "_episode", "_last_fire")
+    __slots__ = ("_episode", "_group", "_last_fire", "_state", "rule")
 
     def __init__(self, rule: CompiledRule, group: dict[str, Any] | None = None) -> None:
         self.rule = rule
@@ -292,10 +295,11 @@ class GroupLogic:
     def resume(cls, rule: CompiledRule, snapshot: GroupSnapshot) -> GroupLogic:
         """Rebuild from `snapshot()` (for the same rule id and version)."""
         fmt, group, state, episode, last_fire = snapshot
-        if fmt == 1:
-            group = rule.group_values(group) if group is not None and rule.keeps_group else None
+        if fmt == 1:  # format 1 kept the group as a dict
+            group = rule.group_values(cast(dict[str, Any], group)) if group is not None and rule.keeps_group else None
         elif fmt != SNAPSHOT_FORMAT:
-            raise ValueError(f"unknown group snapshot format {fmt!r}")
+            msg = f"unknown group snapshot format {fmt!r}"
+            raise ValueError(msg)
         logic = cls(rule)
         logic._group = group
         logic._state = rule.detector.thaw(state)
@@ -315,7 +319,8 @@ class GroupLogic:
 
     def _group_of(self, event: Event) -> tuple[Any, ...]:
         """`group_values` of the group of `event` (the group's own): kept from the first event if the
-        rule keeps it."""
+        rule keeps it.
+        """
         if self._group is not None:
             return self._group
         rule = self.rule
@@ -330,7 +335,8 @@ class GroupLogic:
 
     def next_deadline_ms(self) -> int | None:
         """The earliest watermark at which `on_watermark` has work: a timer to fire, or state to
-        drop (a sliding window emptying, a cooldown ending) so that the logic becomes empty."""
+        drop (a sliding window emptying, a cooldown ending) so that the logic becomes empty.
+        """
         deadlines = [self.rule.detector.deadline(self._state)]
         if self.rule.episode is not None:
             deadlines.append(self.rule.episode.deadline(self._episode))
@@ -387,7 +393,8 @@ class GroupLogic:
 
     def _emit(self, fires: list[Fire], event: Event | None) -> list[Execution]:
         """Executions of `fires`; `event`: the one being applied (None: timers, for a rule that keeps
-        its group)."""
+        its group).
+        """
         if not fires:
             return []
         rule = self.rule

@@ -39,6 +39,8 @@ class DeadLetter:
 
 @dataclass(frozen=True, slots=True)
 class Limits:
+    """What a message may be before it is dead-lettered, and which field holds the event type."""
+
     max_bytes: int
     max_depth: int
     type_field: str

@@ -15,7 +15,8 @@ ExecutionStatus = Literal["fired", "skipped", "dry_run"]
 class KafkaMessage(Protocol):
     """What the router reads of a Kafka message: confluent-kafka's `Message` as polled (no copy
     per message: the router calls `value()` and `topic()`, the rest only for dead letters), or an
-    `InMessage`."""
+    `InMessage`.
+    """
 
     def topic(self) -> str | None: ...
     def partition(self) -> int | None: ...
@@ -27,9 +28,10 @@ class KafkaMessage(Protocol):
 class InMessage:
     """A Kafka message built in memory (tests, the test-source path of the flow), read like one
     polled by confluent-kafka. `timestamp_ms` is the producer/broker time, the event time of last
-    resort."""
+    resort.
+    """
 
-    __slots__ = ("_topic", "_partition", "_offset", "_value", "_timestamp_ms")
+    __slots__ = ("_offset", "_partition", "_timestamp_ms", "_topic", "_value")
 
     def __init__(self, topic: str, partition: int, offset: int, value: bytes | None,
                  timestamp_ms: int | None = None) -> None:

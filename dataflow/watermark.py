@@ -40,8 +40,18 @@ class WatermarkClock:
     and every watermark — is monotonic (idle time never decreases).
     """
 
-    __slots__ = ("_now", "_max_ts", "_anchor_ts", "_anchor_at", "_busy_s", "_busy_depth", "_busy_from", "_high",
-                 "_peer_ts", "_lock")
+    __slots__ = (
+        "_anchor_at",
+        "_anchor_ts",
+        "_busy_depth",
+        "_busy_from",
+        "_busy_s",
+        "_high",
+        "_lock",
+        "_max_ts",
+        "_now",
+        "_peer_ts",
+    )
 
     def __init__(self, now: Callable[[], float] | None = time.monotonic) -> None:
         self._now = now
@@ -119,15 +129,17 @@ class WatermarkClock:
         return progress
 
     def progress_ms(self) -> int:
-        """This process's input progress — what lateness is judged by: the max event time
-        observed, plus idle wall-clock time when live."""
+        """Input progress of this process — what lateness is judged by: the max event time
+        observed, plus idle wall-clock time when live.
+        """
         if self._anchor_ts is None:
             return MIN_WATERMARK
         return self._progress(self._now() if self._now is not None else 0.0)
 
     def watermark(self, lateness_ms: int) -> int:
         """Timers up to this are due: the input progress (or the followed one, when ahead) minus
-        `lateness_ms`."""
+        `lateness_ms`.
+        """
         if self._anchor_ts is None and self._peer_ts is None:
             return MIN_WATERMARK
         progress = self.progress_ms()

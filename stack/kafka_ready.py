@@ -31,6 +31,7 @@ def _alive(pid: int) -> bool:
 
 
 def main() -> int:
+    """Exit 0 once a broker answers a metadata request, 1 at the timeout."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--brokers", default="127.0.0.1:19092")
     ap.add_argument("--timeout", type=float, default=90.0)
@@ -47,7 +48,7 @@ def main() -> int:
     quiet = logging.getLogger("kafka_ready.librdkafka")
     quiet.addHandler(logging.NullHandler())
     quiet.propagate = False
-    admin = AdminClient({"bootstrap.servers": args.brokers, "logger": quiet})
+    admin = AdminClient({"bootstrap.servers": args.brokers, "logger": quiet})  # type: ignore[dict-item]  # a Logger is accepted
 
     deadline = time.monotonic() + args.timeout
     last_err: object = None

@@ -25,7 +25,8 @@ def advisory_key(namespace: str, key: str) -> int:
 def try_advisory_xact_lock(namespace: str, key: str) -> ColumnElement[bool]:
     """SQL taking the lock for `namespace:key` without waiting: false when another transaction
     holds it. Held until the transaction ends; taking it again in the same transaction succeeds.
-    An expression, so that callers fold it into a statement they send anyway."""
+    An expression, so that callers fold it into a statement they send anyway.
+    """
     return func.pg_try_advisory_xact_lock(advisory_key(namespace, key))
 
 

@@ -110,12 +110,15 @@ class ScriptLimits:
 
     def __post_init__(self) -> None:
         if not self.timeout_s > 0:
-            raise ValueError(f"timeout_s must be positive, not {self.timeout_s!r}")
+            msg = f"timeout_s must be positive, not {self.timeout_s!r}"
+            raise ValueError(msg)
         for name in ("memory_mb", "max_processes", "max_output_bytes"):
             if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, not {getattr(self, name)!r}")
+                msg = f"{name} must be at least 1, not {getattr(self, name)!r}"
+                raise ValueError(msg)
         if self.cpu_s is not None and self.cpu_s < 1:
-            raise ValueError(f"cpu_s must be at least 1, not {self.cpu_s!r}")
+            msg = f"cpu_s must be at least 1, not {self.cpu_s!r}"
+            raise ValueError(msg)
 
     @property
     def effective_cpu_s(self) -> int:
@@ -174,7 +177,7 @@ class ScriptRunner:
 
     # ------------------------------------------------------------------ public
 
-    def run(self, source: str, params: dict[str, Any], input: Any, context: dict[str, Any],  # noqa: A002
+    def run(self, source: str, params: dict[str, Any], input: Any, context: dict[str, Any],
             limits: ScriptLimits) -> ScriptResult:
         """Run `main(params, input, context)` of `source`; never raises for script problems."""
         started = time.perf_counter()
@@ -248,13 +251,15 @@ class ScriptRunner:
     def stats(self) -> dict[str, int]:
         """Counters: runs; supervisors `forked` by the zygote or started cold (`cold_starts`);
         runs that found no warm supervisor ready (`waited_for_warm`); `spawn_failures`; `warm`
-        (ready now)."""
+        (ready now).
+        """
         with self._cond:
             return {**self._stats, "warm": len(self._pool)}
 
     def close(self) -> None:
         """Stop the warm supervisors (told to exit, killed after `CLOSE_TIMEOUT_S`) and the zygote;
-        start no more. Runs in progress finish; later runs fail with `runner_error`."""
+        start no more. Runs in progress finish; later runs fail with `runner_error`.
+        """
         with self._cond:
             self._closed = True
             pool, self._pool = self._pool, []
@@ -308,7 +313,8 @@ class ScriptRunner:
     def _take(self) -> _Process:
         with self._cond:
             if self._closed:
-                raise _RunnerError("the script runner is closed")
+                msg = "the script runner is closed"
+                raise _RunnerError(msg)
             proc, dead = None, []
             while self._pool:
                 candidate = self._pool.pop(0)
@@ -340,7 +346,7 @@ class ScriptRunner:
                     return
             try:
                 proc = self._new_supervisor()
-            except Exception as exc:  # noqa: BLE001 - keep trying, slower and slower
+            except Exception as exc:
                 failures += 1
                 with self._cond:
                     self._stats["spawn_failures"] += 1
@@ -414,7 +420,8 @@ class _Process:
                 cwd="/",
             )
         except OSError as exc:
-            raise _RunnerError(f"cannot start the script runner ({python}): {exc}") from exc
+            msg = f"cannot start the script runner ({python}): {exc}"
+            raise _RunnerError(msg) from exc
         assert popen.stdout is not None
         stdin = os.dup(popen.stdin.fileno()) if popen.stdin is not None else -1
         proc = cls(popen.pid, stdin, os.dup(popen.stdout.fileno()), popen)
@@ -436,7 +443,8 @@ class _Process:
             first = os.read(self.stdout, 1) if ready else b""
         except OSError as exc:
             self.kill()
-            raise _RunnerError(f"the script runner failed to start: {exc}") from exc
+            msg = f"the script runner failed to start: {exc}"
+            raise _RunnerError(msg) from exc
         if first == b"R":
             return
         detail = "it did not start in time" if not ready else "it exited"
@@ -444,7 +452,8 @@ class _Process:
             rest, _ = self.receive(5.0)
             detail = rest.decode(errors="replace").strip()
         self.kill()
-        raise _RunnerError(f"the script runner failed to start: {detail}")
+        msg = f"the script runner failed to start: {detail}"
+        raise _RunnerError(msg)
 
     def send(self, data: bytes) -> None:
         view = memoryview(data)
@@ -525,12 +534,14 @@ class _Zygote:
             while len(reply) < 8:
                 chunk = self._sock.recv(8 - len(reply))
                 if not chunk:
-                    raise _RunnerError("the zygote exited")
+                    msg = "the zygote exited"
+                    raise _RunnerError(msg)
                 reply += chunk
         except OSError as exc:  # socket.timeout included
             for fd in (job_w, answer_r):
                 os.close(fd)
-            raise _RunnerError(f"the zygote did not fork: {exc}") from exc
+            msg = f"the zygote did not fork: {exc}"
+            raise _RunnerError(msg) from exc
         except BaseException:
             for fd in (job_w, answer_r):
                 os.close(fd)
@@ -542,7 +553,8 @@ class _Zygote:
         if pid <= 0:
             for fd in (job_w, answer_r):
                 os.close(fd)
-            raise _RunnerError("the zygote refused the request")
+            msg = "the zygote refused the request"
+            raise _RunnerError(msg)
         proc = _Process(pid, job_w, answer_r)
         proc.wait_ready(FORK_TIMEOUT_S)
         return proc
@@ -555,7 +567,8 @@ class _Zygote:
 
 class _Reaper:
     """Waits for answered supervisors to finish their clean-up and exit, off the latency path;
-    kills the process group of one that takes longer than `REAP_TIMEOUT_S`."""
+    kills the process group of one that takes longer than `REAP_TIMEOUT_S`.
+    """
 
     def __init__(self) -> None:
         self._queue: queue.SimpleQueue[_Process] = queue.SimpleQueue()
@@ -576,7 +589,7 @@ class _Reaper:
                 if not proc.wait(REAP_TIMEOUT_S):
                     log.warning("script runner: supervisor %s did not exit after answering; killed", proc.pid)
                 proc.kill()
-            except Exception:  # noqa: BLE001 - never let the reaper die
+            except Exception:
                 log.exception("script runner: reaping supervisor %s failed", proc.pid)
 
 

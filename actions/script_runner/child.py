@@ -66,7 +66,7 @@ import traceback
 if len(sys.argv) > 1 and sys.argv[1] not in sys.path:
     sys.path.append(sys.argv[1])
 
-import orjson  # noqa: E402 - its directory is added just above
+import orjson
 
 PRELOADED = (
     "base64", "binascii", "bisect", "calendar", "collections", "copy", "csv", "dataclasses", "datetime",
@@ -154,7 +154,7 @@ def _tasks_of(uid: int) -> int:
 
 
 def _redirect_output(log_fd: int) -> None:
-    """fd 0 from /dev/null; fd 1 and 2 (print, logging, subprocesses) into the one log pipe."""
+    """Fd 0 from /dev/null; fd 1 and 2 (print, logging, subprocesses) into the one log pipe."""
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
     os.dup2(log_fd, 1)
@@ -168,7 +168,7 @@ def _redirect_output(log_fd: int) -> None:
                                 line_buffering=True)
 
     sys.stdout, sys.stderr = stream(1), stream(2)
-    sys.__stdout__, sys.__stderr__ = sys.stdout, sys.stderr
+    sys.__stdout__, sys.__stderr__ = sys.stdout, sys.stderr  # type: ignore[misc]  # the script sees only these
     root = logging.getLogger()
     for handler in root.handlers[:]:
         root.removeHandler(handler)
@@ -187,20 +187,24 @@ def _execute(job: dict, max_output: int, reserve: bytearray) -> tuple[dict, byte
         except SyntaxError as exc:
             where = f" (line {exc.lineno})" if exc.lineno else ""
             text = f"\n  {exc.text.rstrip()}" if exc.text else ""
-            raise _Failure("error", f"SyntaxError: {exc.msg}{where}{text}") from None
+            msg = "error"
+            raise _Failure(msg, f"SyntaxError: {exc.msg}{where}{text}") from None
         linecache.cache["<script>"] = (len(source), None, source.splitlines(True), "<script>")
         scope: dict = {"__name__": "__script__", "__builtins__": __builtins__}
-        exec(code, scope)  # noqa: S102 - running user scripts is the point; the limits are set
+        exec(code, scope)
         main = scope.get("main")
         if not callable(main):
-            raise _Failure("error", "script defines no main(params, input, context)")
+            msg = "error"
+            raise _Failure(msg, "script defines no main(params, input, context)")
         output = main(job["params"], job["input"], job["context"])
         try:
             encoded = orjson.dumps(output, option=orjson.OPT_NON_STR_KEYS)
         except (TypeError, orjson.JSONEncodeError) as exc:
-            raise _Failure("error", f"output is not JSON-serialisable: {exc}") from None
+            msg = "error"
+            raise _Failure(msg, f"output is not JSON-serialisable: {exc}") from None
         if len(encoded) > max_output:
-            raise _Failure("error", f"output is too large: {len(encoded)} bytes, the limit is {max_output}")
+            msg = "error"
+            raise _Failure(msg, f"output is too large: {len(encoded)} bytes, the limit is {max_output}")
         return {"ok": True, "exit_status": "ok", "error": None}, encoded
     except _Failure as failure:
         status, error = failure.args
@@ -213,12 +217,12 @@ def _execute(job: dict, max_output: int, reserve: bytearray) -> tuple[dict, byte
                          f" of address space, ~{job['baseline_mb']} MB of it taken by the interpreter)"}, b"null"
     except SystemExit as exc:
         return {"ok": False, "exit_status": "error", "error": f"the script called sys.exit({exc.code!r})"}, b"null"
-    except BaseException as exc:  # noqa: BLE001 - anything the script raises is its failure
+    except BaseException as exc:
         return {"ok": False, "exit_status": "error", "error": _describe(exc)}, b"null"
 
 
 def _read_to_eof(fd: int) -> bytes:
-    chunks = []
+    chunks: list[bytes] = []
     while True:
         chunk = os.read(fd, 1 << 20)
         if not chunk:
@@ -277,15 +281,15 @@ def _worker(uid: int | None, workdir: str, log_w: int, start_w: int, result_w: i
         for stream in (sys.stdout, sys.stderr):
             try:
                 stream.flush()
-            except BaseException:  # noqa: BLE001,S110 - the script may have closed or broken it
+            except BaseException:
                 pass
         payload = orjson.dumps(meta) + b"\n" + output
         _write(result_w, struct.pack("!Q", len(payload)) + payload)
         code = 0
-    except BaseException:  # noqa: BLE001 - a failure of the set-up itself: say so on the log pipe
+    except BaseException:
         try:
             os.write(2, ("script runner: " + traceback.format_exc()).encode(errors="replace"))
-        except BaseException:  # noqa: BLE001,S110
+        except BaseException:
             pass
     finally:
         os._exit(code)
@@ -362,7 +366,8 @@ def _reap(statuses: dict[int, int], wait_s: float) -> bool:
 def _signal_uid(uid: int) -> None:
     """SIGKILL every process of `uid` (not us): real and effective uid become `uid` for the call,
     the saved uid stays 0 to come back, and kill(-1) then reaches exactly the processes whose real
-    or saved uid is `uid`."""
+    or saved uid is `uid`.
+    """
     os.setresuid(uid, uid, 0)
     try:
         os.kill(-1, signal.SIGKILL)
@@ -374,7 +379,8 @@ def _signal_uid(uid: int) -> None:
 
 def _kill_all(uid: int | None, statuses: dict[int, int], worker: int = 0) -> bool:
     """SIGKILL every process of the run. True when they are doomed but maybe not reaped yet (the
-    per-run uid way); False when they are all killed *and* reaped already (the /proc way)."""
+    per-run uid way); False when they are all killed *and* reaped already (the /proc way).
+    """
     if uid is not None and uid != NOBODY:
         if worker and worker not in statuses:  # unreaped: the pid is still ours
             os.kill(worker, signal.SIGKILL)  # (it may not have switched to the sandbox uid yet)
@@ -473,7 +479,8 @@ class _Supervisor:
         from zero; sharing one (not root, or only `nobody` mapped), the user's other tasks count
         too: they are counted while we are idle (a /proc scan costs milliseconds), and
         `SHARED_NPROC_MARGIN` covers what the runner starts meanwhile (replacement supervisors,
-        concurrent runs)."""
+        concurrent runs).
+        """
         if self.uid is None:
             shared = _tasks_of(os.getuid()) - 1 + SHARED_NPROC_MARGIN  # the worker is the script's
         elif self.uid == NOBODY:
@@ -582,12 +589,13 @@ def _outcome(payload: bytes | None, status: int | None, timed_out: bool, timeout
 
 
 def main() -> None:
+    """The runner process: preload modules once, then serve runs from the engine until stdin closes."""
     try:
         for module in PRELOADED:
             __import__(module)
         _prctl(PR_SET_CHILD_SUBREAPER, 1)
         supervisor = _Supervisor()
-    except BaseException:  # noqa: BLE001 - tell the runner why we cannot serve
+    except BaseException:
         _write(1, b"E" + traceback.format_exc().encode(errors="replace"))
         return
     try:
@@ -597,7 +605,7 @@ def main() -> None:
             return  # no job (shutdown), or the worker failed before starting: the runner sees EOF
         try:
             result = supervisor.run(start)
-        except BaseException:  # noqa: BLE001 - our own failure: report it rather than die silently
+        except BaseException:
             _kill_all(supervisor.uid, supervisor.statuses, supervisor.pid)
             result = {"ok": False, "output": None, "exit_status": "runner_error", "logs": [],
                       "error": "script runner failure:\n" + traceback.format_exc(limit=-4)}
@@ -624,7 +632,7 @@ def zygote(sock_fd: int) -> None:
     try:
         for module in PRELOADED:
             __import__(module)
-    except BaseException:  # noqa: BLE001 - tell the runner why we cannot serve
+    except BaseException:
         _write(1, b"E" + traceback.format_exc().encode(errors="replace"))
         return
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)

@@ -30,7 +30,7 @@ def build_detector(
     getter: Callable[[str], Getter],
     predicate: Callable[[Any], Predicate | None],
 ) -> Detector:
-    """The detector of a `detect` spec (`dataflow.rules.model`).
+    """The detector of a `detect` spec (`rules.model`).
 
     `getter(path)` builds a field reader returning `NO_VALUE` when absent; `predicate(condition)`
     compiles a step's `where` (None for no condition).
@@ -54,4 +54,5 @@ def build_detector(
         return ChangeDetector(getter(detect.field))
     if kind == "new_value":
         return NewValueDetector(getter(detect.field), detect.max_values)
-    raise ValueError(f"unknown detect kind {kind!r}")
+    msg = f"unknown detect kind {kind!r}"
+    raise ValueError(msg)

@@ -21,7 +21,8 @@ class AbsenceDetector:
 
     def __init__(self, for_ms: int) -> None:
         if for_ms <= 0:
-            raise ValueError("absence needs a positive for")
+            msg = "absence needs a positive for"
+            raise ValueError(msg)
         self.for_ms = for_ms
 
     def _fire(self, last: Seen) -> Fire:

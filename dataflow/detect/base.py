@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar, Final, Protocol
+from typing import Any, Final, Protocol
 
 import orjson
 
@@ -81,7 +81,10 @@ class Fire:
 class Detector(Protocol):
     """What `GroupLogic` needs of a detection kind; `state` is the kind's own per-group value."""
 
-    timer_fires: ClassVar[bool]
+    @property
+    def timer_fires(self) -> bool:
+        """Whether the detector sets timers (a class attribute in every implementation)."""
+        ...
     """Whether `on_watermark` can return fires; if not, every fire comes from `on_event`, with the
     event in hand (a group then need not keep its group between events)."""
 

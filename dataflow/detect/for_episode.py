@@ -43,7 +43,8 @@ class ForEpisode:
 
     def __init__(self, for_ms: int) -> None:
         if for_ms <= 0:
-            raise ValueError("for must be positive")
+            msg = "for must be positive"
+            raise ValueError(msg)
         self.for_ms = for_ms
 
     def _fire(self, episode: Episode) -> Fire:

@@ -25,7 +25,8 @@ class NewValueDetector:
 
     def __init__(self, get: Getter, max_values: int = 10000) -> None:
         if max_values < 1:
-            raise ValueError("max_values must be at least 1")
+            msg = "max_values must be at least 1"
+            raise ValueError(msg)
         self.get, self.max_values = get, max_values
 
     def on_event(self, state: LruState | None, seen: Seen, watermark_ms: int) -> tuple[LruState | None, list[Fire]]:

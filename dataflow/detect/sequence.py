@@ -60,14 +60,16 @@ class Partial:
 class SequenceDetector:
     """Ordered steps within a time limit, one partial match per group."""
 
-    __slots__ = ("steps", "within", "strict", "has_absent")
+    __slots__ = ("has_absent", "steps", "strict", "within")
     timer_fires = True
 
     def __init__(self, steps: list[Step], within_ms: int, strict: bool = False) -> None:
         if len(steps) < 2:
-            raise ValueError("a sequence needs at least 2 steps")
+            msg = "a sequence needs at least 2 steps"
+            raise ValueError(msg)
         if any(step.absent for step in steps[:-1]):
-            raise ValueError("only the last step may be absent")
+            msg = "only the last step may be absent"
+            raise ValueError(msg)
         self.steps, self.within, self.strict = tuple(steps), within_ms, strict
         self.has_absent = steps[-1].absent
 

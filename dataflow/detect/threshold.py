@@ -46,11 +46,12 @@ the rest of such a run is skipped."""
 class Aggregate:
     """`aggregate` + `having`: per-event contribution, running accumulator, and the comparison."""
 
-    __slots__ = ("fn", "get", "op", "threshold", "empty_value", "empty_holds")
+    __slots__ = ("empty_holds", "empty_value", "fn", "get", "op", "threshold")
 
     def __init__(self, fn: str, get: Getter | None, op: str, threshold: float) -> None:
         if fn != "count" and get is None:
-            raise ValueError(f"aggregate {fn} needs a field")
+            msg = f"aggregate {fn} needs a field"
+            raise ValueError(msg)
         self.fn, self.get, self.op, self.threshold = fn, get, op, threshold
         self.empty_value = self.result(self.empty())
         self.empty_holds = self.holds(self.empty_value)
@@ -136,7 +137,7 @@ common one, a single event time and no fire yet (32 bytes, where a `SlidingState
 class SlidingThreshold:
     """A sliding window `(t - size, t]` evaluated at each event."""
 
-    __slots__ = ("size", "agg", "for_mode", "_key")
+    __slots__ = ("_key", "agg", "for_mode", "size")
     timer_fires = False  # evaluated at events only
 
     def __init__(self, size_ms: int, agg: Aggregate, for_mode: bool = False) -> None:
@@ -254,7 +255,7 @@ def _start(bucket: Bucket) -> int:
 class TumblingThreshold:
     """Epoch-aligned tumbling windows evaluated when the watermark passes their end."""
 
-    __slots__ = ("size", "agg", "for_mode")
+    __slots__ = ("agg", "for_mode", "size")
     timer_fires = True  # a window is evaluated when the watermark passes its end
 
     def __init__(self, size_ms: int, agg: Aggregate, for_mode: bool = False) -> None:

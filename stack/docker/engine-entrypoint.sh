@@ -9,4 +9,4 @@ if [ ! -d "$RECOVERY_DIR" ] || [ -z "$(ls -A "$RECOVERY_DIR" 2>/dev/null)" ]; th
     mkdir -p "$RECOVERY_DIR"
     python -m bytewax.recovery "$RECOVERY_DIR" 1
 fi
-exec python -m bytewax.run dataflow.flow:flow -r "$RECOVERY_DIR" -s 5 -b 30 "$@"
+exec python -m bytewax.run cepflow.flow:flow -r "$RECOVERY_DIR" -s 5 -b 30 "$@"

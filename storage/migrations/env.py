@@ -12,7 +12,8 @@ from storage.models import Base
 
 connection = context.config.attributes.get("connection")
 if connection is None:
-    raise RuntimeError("run migrations with storage.migrate.upgrade(url), not the alembic command")
+    msg = "run migrations with storage.migrate.upgrade(url), not the alembic command"
+    raise RuntimeError(msg)
 
 context.configure(connection=connection, target_metadata=Base.metadata)
 with context.begin_transaction():

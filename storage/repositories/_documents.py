@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import re
 import uuid
 from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from dataflow.rules.duration import parse_duration
+from rules.duration import parse_duration
 from storage.errors import InvalidSpec
 from storage.models import Rule, ScriptApi
 
@@ -37,12 +36,15 @@ def read_document(spec: dict[str, Any], kind: str) -> dict[str, Any]:
     try:
         document = json.loads(json.dumps(spec, allow_nan=False))
     except (TypeError, ValueError) as exc:
-        raise InvalidSpec(f"{kind} document is not plain JSON ({exc}); validate it first") from exc
+        msg = f"{kind} document is not plain JSON ({exc}); validate it first"
+        raise InvalidSpec(msg) from exc
     if not isinstance(document, dict):
-        raise InvalidSpec(f"{kind} document must be a mapping, got {type(spec).__name__}")
+        msg = f"{kind} document must be a mapping, got {type(spec).__name__}"
+        raise InvalidSpec(msg)
     name = document.get("name")
     if not isinstance(name, str) or not name.strip():
-        raise InvalidSpec(f"{kind} document needs a non-empty string `name`")
+        msg = f"{kind} document needs a non-empty string `name`"
+        raise InvalidSpec(msg)
     return document
 
 
@@ -53,7 +55,8 @@ def given_id(document: dict[str, Any], kind: str) -> uuid.UUID | None:
         return None
     ident = parse_uuid(raw)
     if ident is None:
-        raise InvalidSpec(f"{kind} `id` {raw!r} is not a UUID; remove it to have one assigned")
+        msg = f"{kind} `id` {raw!r} is not a UUID; remove it to have one assigned"
+        raise InvalidSpec(msg)
     return ident
 
 

@@ -67,7 +67,8 @@ class ExecLogRepository:
         `since` must carry a time zone: a naive one would be read in the server's zone.
         """
         if since is not None and since.tzinfo is None:
-            raise ValueError("`since` must be timezone-aware, e.g. datetime.now(UTC)")
+            msg = "`since` must be timezone-aware, e.g. datetime.now(UTC)"
+            raise ValueError(msg)
         stmt = select(ExecLog)
         if rule_id is not None:
             stmt = stmt.where(ExecLog.rule_id == uuid.UUID(str(rule_id)))
@@ -97,9 +98,12 @@ def _checked(row: Mapping[str, Any]) -> dict[str, Any]:
     missing = REQUIRED - {key for key, value in row.items() if value is not None}
     where = f"exec log row {row.get('idempotency_key')!r}"
     if unknown:
-        raise InvalidRow(f"{where} has unknown fields {sorted(unknown)}; use {sorted(FIELDS)}")
+        msg = f"{where} has unknown fields {sorted(unknown)}; use {sorted(FIELDS)}"
+        raise InvalidRow(msg)
     if missing:
-        raise InvalidRow(f"{where} lacks required fields {sorted(missing)}")
+        msg = f"{where} lacks required fields {sorted(missing)}"
+        raise InvalidRow(msg)
     if row["status"] not in EXEC_STATUSES:
-        raise InvalidRow(f"{where} has status {row['status']!r}; use one of {list(EXEC_STATUSES)}")
+        msg = f"{where} has status {row['status']!r}; use one of {list(EXEC_STATUSES)}"
+        raise InvalidRow(msg)
     return dict(row)

@@ -42,7 +42,8 @@ class RuleRepository:
         ident = given_id(document, "rule")
         active = document.get("active", True)
         if not isinstance(active, bool):
-            raise InvalidSpec(f"rule `active` must be true or false, got {active!r}")
+            msg = f"rule `active` must be true or false, got {active!r}"
+            raise InvalidSpec(msg)
         ref: object = ident if ident is not None else document["name"]
         rule = find_by_ref(self.session, Rule, ref, lock=True)
         if rule is None:
@@ -96,7 +97,8 @@ class RuleRepository:
             )
         ).one_or_none()
         if revision is None:
-            raise NotFound("rule revision", f"{ref} v{to_version}", _HISTORY_HINT)
+            msg = "rule revision"
+            raise NotFound(msg, f"{ref} v{to_version}", _HISTORY_HINT)
         spec = dict(revision.spec)
         rule = find_by_ref(self.session, Rule, rule_id, lock=True)
         if rule is None:
@@ -120,7 +122,8 @@ class RuleRepository:
     def _require(self, ref: str | uuid.UUID) -> Rule:
         rule = find_by_ref(self.session, Rule, ref, lock=True)
         if rule is None:
-            raise NotFound("rule", ref, "list the stored rules for its id or name")
+            msg = "rule"
+            raise NotFound(msg, ref, "list the stored rules for its id or name")
         return rule
 
     def _create(self, spec: dict[str, Any], changed_by: str, action: str) -> Rule:
@@ -174,9 +177,12 @@ class RuleRepository:
     def _ensure_name_free(self, name: str, rule_id: uuid.UUID) -> None:
         holder = self.session.scalar(select(Rule.id).where(Rule.name == name, Rule.id != rule_id))
         if holder is not None:
-            raise Conflict(
+            msg = (
                 f"rule name {name!r} already belongs to rule {holder}; apply without `id` to"
                 " update that rule, or choose another name"
+            )
+            raise Conflict(
+                msg
             )
 
     def _history_id(self, ref: str | uuid.UUID) -> uuid.UUID:
@@ -192,7 +198,8 @@ class RuleRepository:
         if found is None:
             found = self.session.scalar(known.where(RuleRevision.rule_name == str(ref)))
         if found is None:
-            raise NotFound("rule", ref, "no rule or rule history has that id or name")
+            msg = "rule"
+            raise NotFound(msg, ref, "no rule or rule history has that id or name")
         return found
 
 

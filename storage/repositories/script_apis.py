@@ -94,9 +94,12 @@ class ScriptApiRepository:
             select(ScriptApi.id).where(ScriptApi.name == name, ScriptApi.id != api_id)
         )
         if holder is not None:
-            raise Conflict(
+            msg = (
                 f"script API name {name!r} already belongs to {holder}; apply without `id` to"
                 " update that API, or choose another name"
+            )
+            raise Conflict(
+                msg
             )
 
     def _history_id(self, ref: str | uuid.UUID) -> uuid.UUID:
@@ -114,7 +117,8 @@ class ScriptApiRepository:
         if found is None:
             found = self.session.scalar(known.where(ScriptApiRevision.script_api_name == str(ref)))
         if found is None:
-            raise NotFound("script API", ref, "list the stored script APIs for its id or name")
+            msg = "script API"
+            raise NotFound(msg, ref, "list the stored script APIs for its id or name")
         return found
 
 

@@ -10,8 +10,8 @@ from actions.outcome import RETRY_AFTER_KEY, ActionOutcome
 from actions.retry import run_with_retry
 from actions.ssrf import TargetGuard
 from actions.webhook import WebhookExecutor
-from dataflow.rules.model import RetrySpec, WebhookAction
 from cepflow.receiver import Receiver
+from rules.model import RetrySpec, WebhookAction
 
 FAIL = ActionOutcome(ok=False, retryable=True, status_code=500, error="HTTP 500")
 POLICY = RetrySpec(max_attempts=5, backoff=1000, max_backoff=4000)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from actions.templates import TemplateError, check_template, compile_template, render
+from rules.templates import TemplateError, check_template, compile_template, render
 
 CONTEXT = {
     "event": {"host": "web-1", "value": 95, "items": [{"sku": "A1"}], "tags": ["x", "y"], "ok": True, "none": None},

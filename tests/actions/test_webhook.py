@@ -11,8 +11,8 @@ from actions.outcome import RETRY_AFTER_KEY
 from actions.signing import sign, verify
 from actions.ssrf import TargetGuard
 from actions.webhook import WebhookExecutor
-from dataflow.rules.model import WebhookAction
 from cepflow.receiver import Receiver, Reply
+from rules.model import WebhookAction
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 LOCAL = TargetGuard(allow_hosts=["127.0.0.1"])

@@ -8,9 +8,9 @@ import pytest
 
 from bench.workload import ACTION_FRACTION, HOSTS, SHARES, TYPES, USERS, events, kind_counts, rules
 from dataflow.index import RuleIndex
-from dataflow.rules.model import RuleSpec
 from dataflow.runtime import CompiledRule, evaluate_stateless
 from dataflow.types import Event
+from rules.model import RuleSpec
 
 START = 1_700_000_000_000
 

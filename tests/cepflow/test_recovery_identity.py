@@ -18,7 +18,7 @@ from bytewax.connectors.kafka import KafkaSourceMessage
 from bytewax.recovery import RecoveryConfig, init_db_dir
 from bytewax.testing import TestingSource, run_main
 
-from dataflow.flow import build_flow
+from cepflow.flow import build_flow
 from cepflow.settings import Settings
 from dataflow.rule_cache import StoredRule, build_rule_set
 from dataflow.types import Execution

@@ -8,7 +8,7 @@ from cepflow.settings import ConfigError, get_settings
 
 
 @pytest.fixture(autouse=True)
-def fresh_settings():  # noqa: ANN201
+def fresh_settings():
     get_settings.cache_clear()
     yield
     get_settings.cache_clear()

@@ -22,8 +22,8 @@ from bytewax.connectors.kafka import KafkaSourceMessage
 from bytewax.testing import TestingSource, run_main
 from prometheus_client import REGISTRY
 
+from cepflow.flow import build_flow
 from cepflow.settings import Settings
-from dataflow.flow import build_flow
 from dataflow.group_step import GroupStep
 from dataflow.routing import KeyedEvent
 from dataflow.rule_cache import StoredRule, build_rule_set

@@ -6,10 +6,10 @@ import pickle
 from collections.abc import Iterable
 from typing import Any
 
-from dataflow.rules.model import RuleSpec
 from dataflow.runtime import CompiledRule, GroupLogic, evaluate_stateless, is_late
 from dataflow.types import ChainInfo, Event, Execution
 from dataflow.watermark import WatermarkClock
+from rules.model import RuleSpec
 
 RULE_ID = "rule-1"
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -62,7 +64,7 @@ def test_absence_matches_reference(steps: list[int], silence: int) -> None:
     d.feed_all(ev(t, id=str(i)) for i, t in enumerate(ts))
     end = ts[-1] + 2 * silence
     d.advance(end)
-    expected = [(a + silence, silence) for a, b in zip(ts, ts[1:]) if b - a >= silence]
+    expected = [(a + silence, silence) for a, b in itertools.pairwise(ts) if b - a >= silence]
     expected.append((ts[-1] + silence, silence))
     assert fired(d.out) == expected
 
@@ -74,11 +76,11 @@ def test_each_for_matches_reference(steps: list[tuple[int, bool]], hold: int) ->
     verdicts = [ok for _, ok in steps]
     r = rule(where={"field": "ok", "op": "eq", "value": True}, detect={"kind": "each", "for": hold})
     d = Driver(r)
-    d.feed_all(ev(t, {"ok": ok}, id=str(i)) for i, (t, ok) in enumerate(zip(ts, verdicts)))
+    d.feed_all(ev(t, {"ok": ok}, id=str(i)) for i, (t, ok) in enumerate(zip(ts, verdicts, strict=False)))
     end = ts[-1] + 2 * hold
     d.advance(end)
     expected, start, done = [], None, False
-    for t, ok in zip(ts, verdicts):
+    for t, ok in zip(ts, verdicts, strict=False):
         if start is not None and not done and t >= start + hold:
             expected.append((start + hold, None))
             done = True

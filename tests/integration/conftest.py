@@ -24,7 +24,7 @@ pytestmark = pytest.mark.integration
 def kafka() -> str:
     try:
         AdminClient({"bootstrap.servers": BROKERS}).list_topics(timeout=10)
-    except Exception as exc:  # noqa: BLE001 - any failure means "no broker"
+    except Exception as exc:
         stack_unavailable(f"Kafka at {BROKERS}: {exc}")
     return BROKERS
 
@@ -34,7 +34,7 @@ def database() -> str:
     try:
         with make_engine(TEST_DATABASE_URL).connect() as conn:
             conn.execute(text("select 1"))
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         stack_unavailable(f"PostgreSQL at {TEST_DATABASE_URL}: {exc}")
     upgrade(TEST_DATABASE_URL)
     return TEST_DATABASE_URL

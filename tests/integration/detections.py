@@ -26,7 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from dataflow.offline import run_files
-from dataflow.rules.model import RuleSpec
+from rules.model import RuleSpec
 from storage.models.exec_log import ExecLog
 from storage.repositories.rules import RuleRepository
 from storage.uow import unit_of_work

@@ -25,7 +25,7 @@ import requests
 from confluent_kafka import Consumer, TopicPartition
 
 from cepflow.settings import Settings
-from dataflow.kafka_admin import ensure_topics, topic_plan
+from dataflow.kafka_admin import ensure_topics
 from dataflow.kafka_out import OutMessage, ReliableProducer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -101,7 +101,7 @@ class StackEnv:
 
     def ensure_topics(self) -> None:
         settings = self.settings()
-        ensure_topics(settings.brokers, topic_plan(settings))
+        ensure_topics(settings.brokers, settings.topic_plan())
 
     def produce(
         self,
@@ -142,7 +142,7 @@ class StackEnv:
 
 
 class EngineProcess:
-    """`python -m bytewax.run dataflow.flow:flow` with recovery, as deployed.
+    """`python -m bytewax.run cepflow.flow:flow` with recovery, as deployed.
 
     One process of a cluster: `cluster=(process id, addresses)`; the processes of a cluster on one
     machine share one recovery folder (`recovery`) of `partitions` partitions, created by the first
@@ -177,7 +177,7 @@ class EngineProcess:
                            check=True)
         if self.cluster is not None:
             extra_args = ["-i", str(self.cluster[0]), "-a", self.cluster[1], *(extra_args or [])]
-        args = [sys.executable, "-m", "bytewax.run", "dataflow.flow:flow", "-r", str(self.recovery),
+        args = [sys.executable, "-m", "bytewax.run", "cepflow.flow:flow", "-r", str(self.recovery),
                 "-s", str(self.snapshot_s), "-b", str(self.snapshot_s * 5), *(extra_args or [])]
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(args, cwd=ROOT, env={**os.environ, **self.stack.env(), **self.env},

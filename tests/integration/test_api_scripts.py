@@ -21,7 +21,7 @@ from tests.integration.harness import wait_until
 pytestmark = pytest.mark.integration
 
 
-def rows_of(sessions, name: str) -> list[ExecLog]:  # noqa: ANN001
+def rows_of(sessions, name: str) -> list[ExecLog]:
     with sessions() as session:
         rule = RuleRepository(session).get(name)
         if rule is None:
@@ -120,7 +120,7 @@ class RecordingRunner:
     def __init__(self) -> None:
         self.sources: list[str] = []
 
-    def run(self, source, params, input, context, limits):  # noqa: A002, ANN001, ANN201
+    def run(self, source, params, input, context, limits):
         self.sources.append(source)
         return ScriptResult(ok=True, output={})
 
@@ -133,7 +133,7 @@ def test_engine_keeps_api_definitions_and_refreshes_them_in_the_background(stack
     name, path = f"cached-{unique}", tmp_path / "api.yaml"
     callers: list[int] = []
 
-    def counted():  # noqa: ANN202 - the session factory, noting which thread opened a session
+    def counted():
         callers.append(threading.get_ident())
         return sessions()
 

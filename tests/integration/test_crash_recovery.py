@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
+from cepflow.receiver import Receiver
 from storage.models.exec_log import ExecLog
 from storage.repositories.rules import RuleRepository
 from tests.integration.cli import cepflow
 from tests.integration.harness import wait_until
-from cepflow.receiver import Receiver
 
 pytestmark = pytest.mark.integration
 

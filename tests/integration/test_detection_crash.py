@@ -20,7 +20,7 @@ GROUPS_STEP = "cepflow.groups"
 WITHIN, WITHIN_MS = "8s", 8_000
 
 
-def crash_between(stack, engine, rules: AppliedRules, first: list[dict], keys: int) -> None:  # noqa: ANN001
+def crash_between(stack, engine, rules: AppliedRules, first: list[dict], keys: int) -> None:
     """The first half, a committed snapshot with `keys` group states of these rules, SIGKILL, restart."""
     ids = tuple(rules.ids.values())
     stack.produce(first, key=b"one-partition")

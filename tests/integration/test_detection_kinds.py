@@ -23,7 +23,7 @@ make the next event late. Timers fire this much later in wall-clock time; their 
 deadline."""
 
 
-def run(stack, engine, sessions, receiver, file, name, changes, events, expected_rows):  # noqa: ANN001, ANN201, PLR0913
+def run(stack, engine, sessions, receiver, file, name, changes, events, expected_rows):
     """Apply the example, send the events, start the engine; the rows once `expected_rows` exist.
 
     The events go to one partition before the engine starts, so they are read in order.

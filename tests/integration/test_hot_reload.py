@@ -17,6 +17,7 @@ not about a loaded machine's timing (stalls are `test_stall.py`'s subject).
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -183,5 +184,5 @@ def test_rules_change_while_running_without_restart(stack, engine, feed, session
     counts = [int(r.json["count"]) for r in webhooks["/c"]]
     assert counts and set(counts) == {5}, counts
     fired_at = sorted(tick(r) for r in webhooks["/c"])
-    assert {later - earlier for earlier, later in zip(fired_at, fired_at[1:])} == {5}
+    assert {later - earlier for earlier, later in itertools.pairwise(fired_at)} == {5}
     assert set(versions_by_key(sessions, c).values()) == {2}

@@ -6,15 +6,15 @@ from __future__ import annotations
 import time
 
 import pytest
+from confluent_kafka import Message
 
 from dataflow.kafka_in import KafkaBatchSource
-from confluent_kafka import Message
 from tests.integration.harness import StackEnv
 
 pytestmark = pytest.mark.integration
 
 
-def drain(part, want: int, timeout: float = 20) -> list[list[Message]]:  # noqa: ANN001
+def drain(part, want: int, timeout: float = 20) -> list[list[Message]]:
     polls: list[list[Message]] = []
     deadline = time.monotonic() + timeout
     while sum(map(len, polls)) < want and time.monotonic() < deadline:

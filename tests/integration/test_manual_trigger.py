@@ -14,10 +14,10 @@ from typing import Any
 import orjson
 import pytest
 
-from actions.manual import manual_trigger
 from cepflow import resources as process_resources
 from cepflow.receiver import Receiver
 from cepflow.settings import get_settings
+from cepflow.triggers import manual_trigger
 from storage.uow import unit_of_work
 from tests.integration.cli import cepflow
 from tests.integration.detections import AppliedRules
@@ -31,7 +31,7 @@ COLD = {"host": "web-1", "value": 10}
 def _reset_process_resources() -> None:
     """Forget this process's settings and resources, closing the database pool they opened."""
     get_settings.cache_clear()
-    old, process_resources._resources = process_resources._resources, None  # noqa: SLF001
+    old, process_resources._resources = process_resources._resources, None
     if old is not None and "sessions" in old.__dict__:
         old.sessions.kw["bind"].dispose()
 
@@ -43,7 +43,7 @@ def receiver() -> Iterator[Receiver]:
 
 
 @pytest.fixture()
-def applied(stack, sessions, receiver, monkeypatch, unique) -> Iterator[AppliedRules]:  # noqa: ANN001
+def applied(stack, sessions, receiver, monkeypatch, unique) -> Iterator[AppliedRules]:
     """One rule `manual-<unique>`: value > 90, grouped by host, one webhook to the receiver."""
     for key, value in stack.env().items():
         monkeypatch.setenv(key, value)

@@ -17,7 +17,12 @@ import pytest
 from cepflow.receiver import Receiver
 from dataflow.eventtime import parse_event_time
 from tests.integration.detections import (
-    EXAMPLES, AppliedRules, Execution, example_rule, logged_executions, offline_executions,
+    EXAMPLES,
+    AppliedRules,
+    Execution,
+    example_rule,
+    logged_executions,
+    offline_executions,
 )
 from tests.integration.harness import ROOT, wait_until
 

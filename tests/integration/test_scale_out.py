@@ -20,7 +20,13 @@ import pytest
 
 from cepflow.receiver import Receiver
 from tests.integration.detections import (
-    AppliedRules, Execution, example_rule, logged_executions, now_ms, offline_executions, timeline,
+    AppliedRules,
+    Execution,
+    example_rule,
+    logged_executions,
+    now_ms,
+    offline_executions,
+    timeline,
 )
 from tests.integration.harness import EngineProcess, StackEnv, free_port, metric, metrics_env, stop_all, wait_until
 

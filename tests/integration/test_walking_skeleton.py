@@ -8,16 +8,16 @@ import orjson
 import pytest
 from sqlalchemy import select
 
+from cepflow.receiver import Receiver
 from storage.models.exec_log import ExecLog
 from storage.repositories.rules import RuleRepository
 from tests.integration.cli import cepflow
 from tests.integration.harness import wait_until
-from cepflow.receiver import Receiver
 
 pytestmark = pytest.mark.integration
 
 
-def logged(sessions, name: str, count: int):  # noqa: ANN001, ANN201
+def logged(sessions, name: str, count: int):
     """(rule, its exec_logs rows) once there are at least `count` rows."""
     with sessions() as session:
         rule = RuleRepository(session).get(name)

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from dataflow.rules.errors import RuleFileError
-from dataflow.rules.loader import parse_rule_document
-from dataflow.rules.model import RuleSpec
+from rules.errors import RuleFileError
+from rules.loader import parse_rule_document
+from rules.model import RuleSpec
 
 
 def rule(**fields: Any) -> dict[str, Any]:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dataflow.rules.check import Finding, check_rule_files, check_rules
-from dataflow.rules.loader import LoadedRule
-from dataflow.rules.model import RuleSpec
+from rules.check import Finding, check_rule_files, check_rules
+from rules.loader import LoadedRule
+from rules.model import RuleSpec
 
 HOOK = {"endpoint": "https://h/x"}
 

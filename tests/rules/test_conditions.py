@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dataflow.conditions import MISSING, compile_condition, get_path, json_equal
-from dataflow.rules.model import RuleSpec
+from rules.model import RuleSpec
 
 
 def cond(where):

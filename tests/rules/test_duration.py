@@ -1,6 +1,6 @@
 import pytest
 
-from dataflow.rules.duration import MAX_DURATION_MS, format_duration, parse_duration
+from rules.duration import MAX_DURATION_MS, format_duration, parse_duration
 
 
 @pytest.mark.parametrize(

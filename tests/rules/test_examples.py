@@ -3,6 +3,7 @@ action type, and their sample events contain what makes each rule fire (checked 
 
 from __future__ import annotations
 
+import itertools
 import json
 import operator
 from collections import defaultdict
@@ -15,10 +16,10 @@ import pytest
 import yaml
 
 from dataflow.conditions import compile_condition, get_path
-from dataflow.rules.check import check_rule_files
-from dataflow.rules.loader import load_rule_files, load_script_api_files
-from dataflow.rules.model import ACTION_TYPES, DETECT_KINDS, RuleSpec
-from dataflow.rules.schema import rule_json_schema, script_api_json_schema
+from rules.check import check_rule_files
+from rules.loader import load_rule_files, load_script_api_files
+from rules.model import ACTION_TYPES, DETECT_KINDS, RuleSpec
+from rules.schema import rule_json_schema, script_api_json_schema
 
 ROOT = Path(__file__).parents[2] / "examples"
 RULE_FILES = sorted(p for p in (ROOT / "rules").iterdir() if p.suffix in (".yaml", ".json"))
@@ -161,7 +162,7 @@ def fires(spec: RuleSpec, events: list[dict[str, Any]]) -> bool:
         return any(ts(m[-1]) + detect.for_ <= end for m in groups(spec, passed).values())
     values = {key: [get_path(e, detect.field) for e in m] for key, m in groups(spec, passed).items()}
     if detect.kind == "change":
-        return any(a != b for vs in values.values() for a, b in zip(vs, vs[1:]))
+        return any(a != b for vs in values.values() for a, b in itertools.pairwise(vs))
     return any(len(set(vs)) > 1 for vs in values.values())  # new_value
 
 

@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from dataflow.conditions import compile_condition
-from dataflow.rules.errors import RuleFileError
-from dataflow.rules.loader import load_rule_files, parse_rule_document
-from dataflow.rules.model import RuleSpec
+from rules.errors import RuleFileError
+from rules.loader import load_rule_files, parse_rule_document
+from rules.model import RuleSpec
 
 EXAMPLES = sorted((Path(__file__).parents[2] / "examples" / "rules").glob("*.*"))
 
@@ -58,10 +58,10 @@ def _paths(node: Any, prefix: tuple = ()) -> list[tuple]:
     found = [prefix]
     if isinstance(node, dict):
         for key, value in node.items():
-            found.extend(_paths(value, prefix + (key,)))
+            found.extend(_paths(value, (*prefix, key)))
     elif isinstance(node, list):
         for index, value in enumerate(node):
-            found.extend(_paths(value, prefix + (index,)))
+            found.extend(_paths(value, (*prefix, index)))
     return found
 
 

@@ -7,9 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from dataflow.rules.errors import RuleFileError
-from dataflow.rules.loader import (
-    LoadedRule, load_rule_files, load_script_api_files, parse_rule_document, parse_script_api_document,
+from rules.errors import RuleFileError
+from rules.loader import (
+    LoadedRule,
+    load_rule_files,
+    load_script_api_files,
+    parse_rule_document,
+    parse_script_api_document,
     scan_rule_files,
 )
 

@@ -1,9 +1,9 @@
 """Invalid documents are rejected with a precise message at the author's field path."""
 
 import pytest
-
-from dataflow.rules.model import RuleSpec, ScriptApiSpec
 from pydantic import ValidationError
+
+from rules.model import RuleSpec, ScriptApiSpec
 
 from .helpers import assert_problem, problems, rule
 

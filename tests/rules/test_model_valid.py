@@ -4,9 +4,22 @@ from uuid import UUID
 
 import pytest
 
-from dataflow.rules.model import (
-    AbsenceDetect, AllOf, AnyOf, ApiScriptAction, ChangeDetect, EachDetect, Leaf, NewValueDetect, NotOf,
-    RuleSpec, ScriptApiSpec, SequenceDetect, ThresholdDetect, TriggerRuleAction, WebhookAction,
+from rules.model import (
+    AbsenceDetect,
+    AllOf,
+    AnyOf,
+    ApiScriptAction,
+    ChangeDetect,
+    EachDetect,
+    Leaf,
+    NewValueDetect,
+    NotOf,
+    RuleSpec,
+    ScriptApiSpec,
+    SequenceDetect,
+    ThresholdDetect,
+    TriggerRuleAction,
+    WebhookAction,
 )
 
 from .helpers import parse, rule

@@ -3,7 +3,7 @@
 import jsonschema
 import pytest
 
-from dataflow.rules.schema import rule_json_schema, script_api_json_schema
+from rules.schema import rule_json_schema, script_api_json_schema
 
 VALIDATOR = jsonschema.Draft202012Validator(rule_json_schema())
 

@@ -135,7 +135,7 @@ def test_services_and_wiring():
 def test_engine_entrypoint_runs_the_dataflow_with_recovery():
     text = (ROOT / "stack" / "docker" / "engine-entrypoint.sh").read_text(encoding="utf-8")
     assert "python -m bytewax.recovery" in text
-    assert "python -m bytewax.run dataflow.flow:flow -r \"$RECOVERY_DIR\" -s 5 -b 30" in text
+    assert "python -m bytewax.run cepflow.flow:flow -r \"$RECOVERY_DIR\" -s 5 -b 30" in text
     dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
     assert dockerfile.startswith("#") and "FROM python:3.11-slim" in dockerfile
     assert "pip install ." in dockerfile

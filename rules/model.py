@@ -2,7 +2,7 @@
 
 Everything a rule file can say is checked here, once, at load: the engine, the offline runner and
 the action executors then trust a `RuleSpec` and never re-validate. Durations are milliseconds.
-Error messages say what was expected; `dataflow.rules.errors` turns them into file/line/field lines.
+Error messages say what was expected; `rules.errors` turns them into file/line/field lines.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import ast
 import math
 import re
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import (
@@ -29,8 +29,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from dataflow.rules.duration import MAX_DURATION_MS, parse_duration
-from dataflow.rules.regex import compile_regex
+from rules.duration import MAX_DURATION_MS, parse_duration
+from rules.regex import compile_regex
 
 NAME_RE = re.compile(r"[A-Za-z0-9_.:-]+")
 STEP_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -61,7 +61,8 @@ def _to_ms(value: Any) -> int:
 def _to_positive_ms(value: Any) -> int:
     ms = _to_ms(value)
     if ms == 0:
-        raise _fail("expected a duration greater than 0 (got 0)")
+        msg = "expected a duration greater than 0 (got 0)"
+        raise _fail(msg)
     return ms
 
 
@@ -86,9 +87,11 @@ StrictBool = Annotated[bool, Strict()]
 def _check_path(path: Any) -> str:
     """A dotted field path: non-empty segments, e.g. `payload.cpu.total` or `items.0.sku`."""
     if not isinstance(path, str):
-        raise _fail(f"expected a dotted field path like payload.cpu.total (got {_describe(path)})")
+        msg = f"expected a dotted field path like payload.cpu.total (got {_describe(path)})"
+        raise _fail(msg)
     if not path or any(segment == "" for segment in path.split(".")):
-        raise _fail(f"expected a dotted field path like payload.cpu.total (got {path!r})")
+        msg = f"expected a dotted field path like payload.cpu.total (got {path!r})"
+        raise _fail(msg)
     return path
 
 
@@ -97,10 +100,12 @@ FieldPath = Annotated[str, BeforeValidator(_check_path), WithJsonSchema({"type":
 
 def _check_name(name: Any) -> str:
     if not isinstance(name, str):
-        raise _fail(f"expected a name of letters, digits and _ . : - (got {_describe(name)})")
+        msg = f"expected a name of letters, digits and _ . : - (got {_describe(name)})"
+        raise _fail(msg)
     if not NAME_RE.fullmatch(name) or len(name) > MAX_NAME_LENGTH:
+        msg = f"a name must be 1 to {MAX_NAME_LENGTH} letters, digits or _ . : - (got {name!r})"
         raise _fail(
-            f"a name must be 1 to {MAX_NAME_LENGTH} letters, digits or _ . : - (got {name!r})"
+            msg
         )
     return name
 
@@ -150,13 +155,17 @@ class Leaf(_Strict):
     def _value_fits_op(cls, value: Any, info: ValidationInfo) -> Any:
         op = info.data.get("op")
         if op in NO_VALUE_OPS:
-            raise _fail(f"op {op!r} takes no value")
+            msg = f"op {op!r} takes no value"
+            raise _fail(msg)
         if op in LIST_OPS and not isinstance(value, list):
-            raise _fail(f"op {op!r} needs a list value like [a, b] (got {_describe(value)})")
+            msg = f"op {op!r} needs a list value like [a, b] (got {_describe(value)})"
+            raise _fail(msg)
         if op in ORDER_OPS and not (_is_number(value) or isinstance(value, str)):
-            raise _fail(f"op {op!r} needs a number or a string value (got {_describe(value)})")
+            msg = f"op {op!r} needs a number or a string value (got {_describe(value)})"
+            raise _fail(msg)
         if op in STRING_OPS and not isinstance(value, str):
-            raise _fail(f"op {op!r} needs a string value (got {_describe(value)})")
+            msg = f"op {op!r} needs a string value (got {_describe(value)})"
+            raise _fail(msg)
         if op == "regex":
             try:
                 compile_regex(value)
@@ -172,13 +181,17 @@ class Leaf(_Strict):
         has_field = self.value_field is not None
         if self.op in NO_VALUE_OPS:
             if has_field:
-                raise _fail(f"op {self.op!r} takes no value_field")
+                msg = f"op {self.op!r} takes no value_field"
+                raise _fail(msg)
         elif has_value and has_field:
-            raise _fail("give either value or value_field, not both")
+            msg = "give either value or value_field, not both"
+            raise _fail(msg)
         elif has_field and self.op in VALUE_ONLY_OPS:
-            raise _fail(f"op {self.op!r} needs a literal value, not value_field")
+            msg = f"op {self.op!r} needs a literal value, not value_field"
+            raise _fail(msg)
         elif not has_value and not has_field:
-            raise _fail(f"op {self.op!r} needs value (or value_field, another field of the event)")
+            msg = f"op {self.op!r} needs value (or value_field, another field of the event)"
+            raise _fail(msg)
         return self
 
     @model_serializer(mode="wrap")
@@ -195,12 +208,15 @@ class Leaf(_Strict):
 def _check_between(value: Any) -> None:
     expected = "op 'between' needs value: [lo, hi] with two numbers or two strings, lo <= hi"
     if not isinstance(value, list) or len(value) != 2:
-        raise _fail(f"{expected} (got {_describe(value)})")
+        msg = f"{expected} (got {_describe(value)})"
+        raise _fail(msg)
     lo, hi = value
     if not ((_is_number(lo) and _is_number(hi)) or (isinstance(lo, str) and isinstance(hi, str))):
-        raise _fail(f"{expected} (got {value!r})")
+        msg = f"{expected} (got {value!r})"
+        raise _fail(msg)
     if lo > hi:
-        raise _fail(f"{expected}; lo is greater than hi (got {value!r})")
+        msg = f"{expected}; lo is greater than hi (got {value!r})"
+        raise _fail(msg)
 
 
 class AllOf(_Strict):
@@ -227,12 +243,15 @@ def _normalise_seed(value: Any) -> Any:
         return value
     extra = sorted(str(key) for key in value if key not in ("logic", "conditions"))
     if extra:
-        raise _fail(f"the logic/conditions form takes only logic and conditions (got also {extra})")
+        msg = f"the logic/conditions form takes only logic and conditions (got also {extra})"
+        raise _fail(msg)
     logic = value.get("logic")
     if not isinstance(logic, str) or logic.upper() not in ("AND", "OR"):
-        raise _fail(f"logic should be AND or OR (got {logic!r})")
+        msg = f"logic should be AND or OR (got {logic!r})"
+        raise _fail(msg)
     if "conditions" not in value:
-        raise _fail("the logic form needs conditions: [...]")
+        msg = "the logic form needs conditions: [...]"
+        raise _fail(msg)
     return {"all" if logic.upper() == "AND" else "any": value["conditions"]}
 
 
@@ -241,16 +260,12 @@ def _condition_tag(value: Any) -> str | None:
         if "field" in value or "op" in value:
             return "leaf"
         return next((key for key in ("all", "any", "not") if key in value), None)
-    return {Leaf: "leaf", AllOf: "all", AnyOf: "any", NotOf: "not"}.get(type(value))
+    tags: dict[type, str] = {Leaf: "leaf", AllOf: "all", AnyOf: "any", NotOf: "not"}
+    return tags.get(type(value))
 
 
 Condition = Annotated[
-    Union[
-        Annotated[Leaf, Tag("leaf")],
-        Annotated[AllOf, Tag("all")],
-        Annotated[AnyOf, Tag("any")],
-        Annotated[NotOf, Tag("not")],
-    ],
+    Annotated[Leaf, Tag("leaf")] | Annotated[AllOf, Tag("all")] | Annotated[AnyOf, Tag("any")] | Annotated[NotOf, Tag("not")],
     Discriminator(
         _condition_tag,
         custom_error_type="condition",
@@ -287,7 +302,8 @@ class MatchSpec(_Strict):
     @model_validator(mode="after")
     def _chain_only_alone(self) -> MatchSpec:
         if self.chain_only and (self.topic is not None or self.type is not None):
-            raise _fail("chain_only: true reads no ordinary events; remove topic and type")
+            msg = "chain_only: true reads no ordinary events; remove topic and type"
+            raise _fail(msg)
         return self
 
 
@@ -316,9 +332,11 @@ class AggregateSpec(_Strict):
     @model_validator(mode="after")
     def _field_fits_fn(self) -> AggregateSpec:
         if self.fn == "count" and self.field is not None:
-            raise _fail("aggregate fn 'count' counts events and takes no field (use distinct to count values)")
+            msg = "aggregate fn 'count' counts events and takes no field (use distinct to count values)"
+            raise _fail(msg)
         if self.fn != "count" and self.field is None:
-            raise _fail(f"aggregate fn {self.fn!r} needs field: the event field it aggregates")
+            msg = f"aggregate fn {self.fn!r} needs field: the event field it aggregates"
+            raise _fail(msg)
         return self
 
 
@@ -332,7 +350,8 @@ class HavingSpec(_Strict):
 def _refuse_for(data: Any, kind: str) -> Any:
     """`for` exists only on each/threshold; say so instead of a bare 'extra input' error."""
     if isinstance(data, dict) and "for" in data:
-        raise _fail(f"'for' applies only to kind each or threshold, not {kind}")
+        msg = f"'for' applies only to kind each or threshold, not {kind}"
+        raise _fail(msg)
     return data
 
 
@@ -359,9 +378,12 @@ class ThresholdDetect(_Strict):
             and self.aggregate.fn in ("count", "distinct")
             and self.having.op in ("lt", "lte")
         ):
-            raise _fail(
+            msg = (
                 f"a sliding window cannot test {self.aggregate.fn} {self.having.op}: it is evaluated "
                 "at events, so it would fire at the first one; use a tumbling window or kind: absence"
+            )
+            raise _fail(
+                msg
             )
         return self
 
@@ -377,9 +399,12 @@ class SequenceStep(_Strict):
     @classmethod
     def _template_friendly(cls, name: str) -> str:
         if not STEP_NAME_RE.fullmatch(name):
-            raise _fail(
+            msg = (
                 "a step name must start with a letter or _ and use letters, digits, _ "
                 f"(it is used as events.NAME in templates) (got {name!r})"
+            )
+            raise _fail(
+                msg
             )
         return name
 
@@ -401,13 +426,16 @@ class SequenceDetect(_Strict):
     @classmethod
     def _steps_shape(cls, steps: list[SequenceStep]) -> list[SequenceStep]:
         if len(steps) < 2:
-            raise _fail(f"a sequence needs at least 2 steps (got {len(steps)})")
+            msg = f"a sequence needs at least 2 steps (got {len(steps)})"
+            raise _fail(msg)
         names = [step.name for step in steps]
         duplicates = sorted({name for name in names if names.count(name) > 1})
         if duplicates:
-            raise _fail(f"step names must be unique (repeated: {', '.join(duplicates)})")
+            msg = f"step names must be unique (repeated: {', '.join(duplicates)})"
+            raise _fail(msg)
         if any(step.absent for step in steps[:-1]):
-            raise _fail("only the last step may be absent: true")
+            msg = "only the last step may be absent: true"
+            raise _fail(msg)
         return steps
 
 
@@ -452,14 +480,12 @@ def _detect_tag(value: Any) -> str | None:
 
 
 Detect = Annotated[
-    Union[
-        Annotated[EachDetect, Tag("each")],
-        Annotated[ThresholdDetect, Tag("threshold")],
-        Annotated[SequenceDetect, Tag("sequence")],
-        Annotated[AbsenceDetect, Tag("absence")],
-        Annotated[ChangeDetect, Tag("change")],
-        Annotated[NewValueDetect, Tag("new_value")],
-    ],
+    Annotated[EachDetect, Tag("each")]
+    | Annotated[ThresholdDetect, Tag("threshold")]
+    | Annotated[SequenceDetect, Tag("sequence")]
+    | Annotated[AbsenceDetect, Tag("absence")]
+    | Annotated[ChangeDetect, Tag("change")]
+    | Annotated[NewValueDetect, Tag("new_value")],
     Discriminator(
         _detect_tag,
         custom_error_type="detect_kind",
@@ -481,7 +507,8 @@ class RetrySpec(_Strict):
     @model_validator(mode="after")
     def _ordered(self) -> RetrySpec:
         if self.max_backoff < self.backoff:
-            raise _fail(f"max_backoff ({self.max_backoff} ms) is below backoff ({self.backoff} ms)")
+            msg = f"max_backoff ({self.max_backoff} ms) is below backoff ({self.backoff} ms)"
+            raise _fail(msg)
         return self
 
 
@@ -505,14 +532,16 @@ class WebhookAction(_Strict):
     @classmethod
     def _http_url(cls, endpoint: str) -> str:
         if not endpoint.startswith(("http://", "https://", "{{")):
-            raise _fail(f"endpoint must be an http:// or https:// URL (got {endpoint!r})")
+            msg = f"endpoint must be an http:// or https:// URL (got {endpoint!r})"
+            raise _fail(msg)
         return endpoint
 
 
 def _require(data: Any, key: str) -> Any:
     """The original system's exact messages: `api_id is required`, `rule_id is required`."""
     if isinstance(data, dict) and (data.get(key) is None or data.get(key) == ""):
-        raise _fail(f"{key} is required")
+        msg = f"{key} is required"
+        raise _fail(msg)
     return data
 
 
@@ -553,11 +582,9 @@ def _action_tag(value: Any) -> str | None:
 
 
 Action = Annotated[
-    Union[
-        Annotated[WebhookAction, Tag("webhook")],
-        Annotated[ApiScriptAction, Tag("api_script")],
-        Annotated[TriggerRuleAction, Tag("trigger_rule")],
-    ],
+    Annotated[WebhookAction, Tag("webhook")]
+    | Annotated[ApiScriptAction, Tag("api_script")]
+    | Annotated[TriggerRuleAction, Tag("trigger_rule")],
     Discriminator(
         _action_tag,
         custom_error_type="action_type",
@@ -571,15 +598,18 @@ Action = Annotated[
 
 def _check_storable(data: Any) -> None:
     """Rules are stored as JSON (PostgreSQL jsonb): no NaN or infinity (YAML `.inf` has them), and
-    a bounded nesting depth, so that serialising and compiling a rule can never recurse too deep."""
+    a bounded nesting depth, so that serialising and compiling a rule can never recurse too deep.
+    """
     pending: list[tuple[str, int, Any]] = [("", 0, data)]
     while pending:
         path, depth, value = pending.pop()
         where = f" at {path}" if path else ""
         if depth > MAX_DOCUMENT_DEPTH:
-            raise _fail(f"the document is nested deeper than {MAX_DOCUMENT_DEPTH} levels{where}")
+            msg = f"the document is nested deeper than {MAX_DOCUMENT_DEPTH} levels{where}"
+            raise _fail(msg)
         if isinstance(value, float) and not math.isfinite(value):
-            raise _fail(f"{value!r}{where} is not a JSON number: NaN and infinity cannot be stored")
+            msg = f"{value!r}{where} is not a JSON number: NaN and infinity cannot be stored"
+            raise _fail(msg)
         items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
         pending.extend((f"{path}.{key}" if path else str(key), depth + 1, item) for key, item in items)
 
@@ -610,7 +640,8 @@ class RuleSpec(_Strict):
         _check_storable(data)
         if isinstance(data, dict) and "action" in data:
             if "actions" in data:
-                raise _fail("give either action (one) or actions (a list), not both")
+                msg = "give either action (one) or actions (a list), not both"
+                raise _fail(msg)
             data = {("actions" if key == "action" else key): value for key, value in data.items()}
             data["actions"] = [data["actions"]]
         return data
@@ -620,7 +651,8 @@ class RuleSpec(_Strict):
     def _distinct_group_paths(cls, paths: list[str]) -> list[str]:
         repeated = sorted({path for path in paths if paths.count(path) > 1})
         if repeated:
-            raise _fail(f"group_by fields must be distinct (repeated: {', '.join(repeated)})")
+            msg = f"group_by fields must be distinct (repeated: {', '.join(repeated)})"
+            raise _fail(msg)
         return paths
 
     def to_document(self) -> dict[str, Any]:
@@ -650,11 +682,14 @@ class ScriptApiSpec(_Strict):
         try:
             tree = ast.parse(self.source)
         except SyntaxError as exc:
-            raise _fail(f"source is not valid Python: line {exc.lineno}: {exc.msg}") from None
+            msg = f"source is not valid Python: line {exc.lineno}: {exc.msg}"
+            raise _fail(msg) from None
         except (ValueError, RecursionError, MemoryError) as exc:
-            raise _fail(f"source is not valid Python: {exc}") from None
+            msg = f"source is not valid Python: {exc}"
+            raise _fail(msg) from None
         if not any(isinstance(node, ast.FunctionDef) and node.name == "main" for node in tree.body):
-            raise _fail("source must define a top-level function main(params, input, context)")
+            msg = "source must define a top-level function main(params, input, context)"
+            raise _fail(msg)
         return self
 
     def to_document(self) -> dict[str, Any]:

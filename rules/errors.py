@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from dataflow.rules.model import ACTION_TYPES, DETECT_KINDS
+from rules.model import ACTION_TYPES, DETECT_KINDS
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +113,7 @@ def _child(data: Any, segment: str | int) -> Any:
 
 
 def dotted(path: list[str | int]) -> str:
+    """A pydantic location as a field path: `actions.0.endpoint`."""
     return ".".join(str(segment) for segment in path)
 
 
@@ -142,7 +143,7 @@ _SCALARS = (str, int, float, bool, type(None))
 
 
 def error_message(error: Any) -> str:
-    """pydantic's message, reworded where it is vague, with the offending value appended."""
+    """Pydantic's message, reworded where it is vague, with the offending value appended."""
     kind, message, given = error["type"], error["msg"], error.get("input")
     if kind == "extra_forbidden":
         return "unknown field"

@@ -22,9 +22,13 @@ def compile_regex(pattern: str) -> Any:
         return re2.compile(pattern, options=_OPTIONS)
     except re2.error as exc:
         reason = exc.args[0].decode("utf-8", "replace") if exc.args and isinstance(exc.args[0], bytes) else str(exc)
-        raise ValueError(
+        msg = (
             f"re2 cannot compile regex {pattern!r}: {reason} (cepflow runs regexes with the "
             "linear-time re2 engine: backreferences and lookaround are not supported)"
+        )
+        raise ValueError(
+            msg
         ) from None
     except (UnicodeError, TypeError) as exc:
-        raise ValueError(f"re2 cannot compile regex {pattern!r}: {exc}") from None
+        msg = f"re2 cannot compile regex {pattern!r}: {exc}"
+        raise ValueError(msg) from None

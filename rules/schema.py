@@ -12,7 +12,7 @@ import copy
 from functools import cache
 from typing import Any
 
-from dataflow.rules.model import DETECT_KINDS, RuleSpec, ScriptApiSpec
+from rules.model import DETECT_KINDS, RuleSpec, ScriptApiSpec
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
@@ -76,7 +76,7 @@ def _amend_rule_schema(schema: dict[str, Any]) -> dict[str, Any]:
         },
         "required": ["logic", "conditions"],
     }
-    defs["Condition"] = {"oneOf": [{"$ref": f"#/$defs/{name}"} for name in _CONDITION_MEMBERS + ["SeedCondition"]]}
+    defs["Condition"] = {"oneOf": [{"$ref": f"#/$defs/{name}"} for name in [*_CONDITION_MEMBERS, "SeedCondition"]]}
     defs["Leaf"]["allOf"] = _leaf_rules()
     defs["SequenceStep"]["properties"]["name"]["pattern"] = "^[A-Za-z_][A-Za-z0-9_]*$"
     for name in _DETECT_DEFS:

@@ -25,27 +25,33 @@ def parse_duration(value: object) -> int:
     milliseconds. Booleans and floats are refused so that `5.5` or `true` never pass silently.
     """
     if isinstance(value, bool):
-        raise ValueError(f"expected {EXPECTED} (got {value!r})")
+        msg = f"expected {EXPECTED} (got {value!r})"
+        raise ValueError(msg)
     if isinstance(value, int):
         ms = value
     elif isinstance(value, str):
         found = _DURATION_RE.fullmatch(value)
         if found is None:
-            raise ValueError(f"expected {EXPECTED} (got {value!r})")
+            msg = f"expected {EXPECTED} (got {value!r})"
+            raise ValueError(msg)
         ms = int(found.group(1)) * UNIT_MS[found.group(2)]
     else:
-        raise ValueError(f"expected {EXPECTED} (got {type(value).__name__} {value!r})")
+        msg = f"expected {EXPECTED} (got {type(value).__name__} {value!r})"
+        raise ValueError(msg)
     if ms < 0:
-        raise ValueError(f"a duration cannot be negative (got {value!r})")
+        msg = f"a duration cannot be negative (got {value!r})"
+        raise ValueError(msg)
     if ms > MAX_DURATION_MS:
-        raise ValueError(f"duration too large (got {value!r}, at most {MAX_DURATION_MS} ms)")
+        msg = f"duration too large (got {value!r}, at most {MAX_DURATION_MS} ms)"
+        raise ValueError(msg)
     return ms
 
 
 def format_duration(ms: int) -> str:
     """Format milliseconds with the largest unit that divides them exactly: 300000 -> `5m`."""
     if ms < 0:
-        raise ValueError(f"a duration cannot be negative (got {ms!r})")
+        msg = f"a duration cannot be negative (got {ms!r})"
+        raise ValueError(msg)
     for unit in ("d", "h", "m", "s"):
         size = UNIT_MS[unit]
         if ms and ms % size == 0:

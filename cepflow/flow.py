@@ -1,4 +1,4 @@
-"""The cepflow dataflow — wiring only. Deploy with `python -m bytewax.run dataflow.flow:flow`.
+"""The cepflow dataflow — wiring only. Deploy with `python -m bytewax.run cepflow.flow:flow`.
 
     Kafka (events topics + chain topic), one item per poll                (dataflow/kafka_in.py)
       -> route            parse, dead-letter, watermark, rule index       (dataflow/routing.py)
@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import cast
 
 import bytewax.operators as op
 from bytewax.connectors.kafka import KafkaSourceMessage
-from bytewax.dataflow import Dataflow
+from bytewax.dataflow import Dataflow, Stream
 from bytewax.inputs import Source
 
 from actions.pipeline import lock_key
@@ -27,21 +28,26 @@ from cepflow.settings import Settings, get_settings
 from dataflow.gc_policy import tune_for_latency
 from dataflow.group_step import GroupStep
 from dataflow.kafka_in import KafkaBatchSource
-from dataflow.kafka_out import TopicSink
-from dataflow.routing import Routed, Topics, make_router
+from dataflow.kafka_out import OutMessage, TopicSink
+from dataflow.routing import KeyedEvent, Routed, Topics, make_router
 from dataflow.serde import Limits
-from dataflow.types import InMessage
+from dataflow.types import Execution, InMessage, KafkaMessage
 
 log = logging.getLogger(__name__)
 
 FLOW_ID = "cepflow"
 
 
-def _pick(tag: str) -> Callable[[Routed], object | None]:
-    def pick(item: Routed) -> object | None:
-        return item[1] if item[0] == tag else None
+def _to_kafka(item: Routed) -> OutMessage | None:
+    return item[1] if item[0] == "out" else None
 
-    return pick
+
+def _to_groups(item: Routed) -> tuple[str, KeyedEvent] | None:
+    return item[1] if item[0] == "key" else None
+
+
+def _stateless(item: Routed) -> Execution | None:
+    return item[1] if item[0] == "exec" else None
 
 
 def _as_poll(msg: KafkaSourceMessage) -> list[InMessage]:
@@ -68,23 +74,24 @@ def build_flow(
         return resources().clock
 
     flow = Dataflow(FLOW_ID)
+    polls: Stream[list[KafkaMessage]]
     if source is None:
         kafka = KafkaBatchSource(settings.brokers, settings.input_topics, settings.consumer_batch_size,
                                  {"fetch.wait.max.ms": "10"})
-        polls = op.input("kafka_in", flow, kafka)
+        polls = cast(Stream[list[KafkaMessage]], op.input("kafka_in", flow, kafka))  # a Message is a KafkaMessage
     else:  # one message per item, as tests write them
-        polls = op.map("as_poll", op.input("kafka_in", flow, source), _as_poll)
+        polls = cast(Stream[list[KafkaMessage]], op.map("as_poll", op.input("kafka_in", flow, source), _as_poll))
     routed = op.flat_map("route", polls, make_router(rules, clock, limits, topics))
 
-    to_kafka = op.filter_map("to_kafka", routed, _pick("out"))
+    to_kafka = op.filter_map("to_kafka", routed, _to_kafka)
     op.output("kafka_out", to_kafka, TopicSink(settings.brokers))
 
-    keyed = op.filter_map("to_groups", routed, _pick("key"))
+    keyed = op.filter_map("to_groups", routed, _to_groups)
     detected = op.stateful_batch("groups", keyed, lambda resume: GroupStep(resume, rules, clock))
-    direct = op.filter_map("stateless", routed, _pick("exec"))
+    direct = op.filter_map("stateless", routed, _stateless)
     executions = op.merge("executions", direct, op.key_rm("unkey", detected))
     by_group = op.key_on("by_rule_group", executions, lock_key)  # one (rule, group): one partition
-    op.output("actions", by_group, ActionSink(settings, resources))
+    op.output("actions", by_group, ActionSink(resources))
     return flow
 
 

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from dataflow.rules.loader import LoadedRule, scan_rule_files
-from dataflow.rules.model import RuleSpec, TriggerRuleAction
+from rules.loader import LoadedRule, scan_rule_files
+from rules.model import RuleSpec, TriggerRuleAction
 
 Level = Literal["error", "warning"]
 
@@ -132,10 +132,10 @@ def _cycle_from(start: str, component: set[str], graph: dict[str, list[_Edge]]) 
         name, path = paths.pop(0)
         for edge in graph[name]:
             if edge.target == start:
-                return path + [edge]
+                return [*path, edge]
             if edge.target in component and edge.target not in seen:
                 seen.add(edge.target)
-                paths.append((edge.target, path + [edge]))
+                paths.append((edge.target, [*path, edge]))
     return []
 
 

@@ -11,7 +11,7 @@ and a key repeated in one mapping is an error instead of silently keeping the la
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
@@ -19,8 +19,8 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from dataflow.rules.errors import Problem, RuleFileError, node_line, validation_problems
-from dataflow.rules.model import RuleSpec, ScriptApiSpec
+from rules.errors import Problem, RuleFileError, node_line, validation_problems
+from rules.model import RuleSpec, ScriptApiSpec
 
 RULE_FILE_SUFFIXES = (".yaml", ".yml", ".json")
 
@@ -66,8 +66,9 @@ class _RuleYamlLoader(yaml.SafeLoader):
         for key_node, _ in node.value:  # before merging: a key may override one merged with `<<`
             if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
                 if key_node.value in seen:
+                    msg = "while constructing a mapping"
                     raise yaml.constructor.ConstructorError(
-                        "while constructing a mapping", node.start_mark,
+                        msg, node.start_mark,
                         f"found duplicate key {key_node.value!r}", key_node.start_mark,
                     )
                 seen.add(key_node.value)
@@ -93,7 +94,8 @@ def _yaml_documents(text: str) -> Iterator[_Document]:
     try:
         number = 0
         while loader.check_node():
-            node = loader.get_node()
+            node = loader.get_node()  # check_node() said there is one
+            assert node is not None
             number += 1
             data = loader.construct_document(node)
             if data is not None:
@@ -106,7 +108,8 @@ def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for key, value in pairs:
         if key in result:
-            raise ValueError(f"found duplicate key {key!r}")
+            msg = f"found duplicate key {key!r}"
+            raise ValueError(msg)
         result[key] = value
     return result
 
@@ -123,7 +126,7 @@ def _json_documents(text: str) -> list[_Document]:
     nodes = root.value if isinstance(root, yaml.SequenceNode) and len(root.value) == len(data) else [None] * len(data)
     return [
         _Document(item, number, node.start_mark.line + 1 if node is not None else 1, node)
-        for number, (item, node) in enumerate(zip(data, nodes), start=1)
+        for number, (item, node) in enumerate(zip(data, nodes, strict=False), start=1)
     ]
 
 
@@ -182,7 +185,7 @@ def _validate(model: type[SpecT], document: _Document, source: str) -> SpecT | l
 
 
 def _scan(
-    model: type[BaseModel], wrap: type[LoadedT], paths: Iterable[str | Path]
+    model: type[SpecT], wrap: Callable[[SpecT, str, int, int], LoadedT], paths: Iterable[str | Path]
 ) -> tuple[list[LoadedT], list[Problem]]:
     """Validate every document of every file; duplicate names and ids across them are problems."""
     loaded: list[LoadedT] = []
