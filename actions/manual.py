@@ -11,8 +11,9 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from actions.deps import ActionDeps
-from dataflow.runtime import CompiledRule, idempotency_key
-from dataflow.types import ChainInfo, Execution, ExecutionStatus
+from dataflow.keys import idempotency_key
+from dataflow.runtime import CompiledRule
+from dataflow.types import ChainInfo, Execution, ExecutionStatus, SkipReason
 from rules.model import RuleSpec
 from storage.errors import NotFound
 from storage.repositories.rules import RuleRepository
@@ -25,9 +26,9 @@ def _execution(rule: CompiledRule, payload: dict[str, Any], met: bool, dry_run: 
     event_id = f"manual:{uuid.uuid4()}"
     key = idempotency_key(rule.id, rule.version, group, None, event_id)
     status: ExecutionStatus
-    reason: str | None
+    reason: SkipReason | None
     status, reason = ("fired", None) if met and not dry_run else (
-        "dry_run", "dry run requested" if met else "condition not met")
+        "dry_run", SkipReason.DRY_RUN_REQUESTED if met else SkipReason.CONDITION_NOT_MET)
     return Execution(
         rule_id=rule.id, rule_name=rule.name, rule_version=rule.version, group=group,
         status=status, reason=reason, at_ms=int(time.time() * 1000), value=None,
@@ -51,13 +52,14 @@ def _trigger_in(resources: ActionDeps, session: Session, ref: str, payload: dict
     rows = resources.pipeline.execute(execution, rule.spec.actions, by=executed_by, deadline=deadline,
                                       session=session)
     resources.producer.flush()
+    record = rows[0]
     return {
-        "status": rows[0]["status"],
+        "status": record.status,
         "condition_met": met,
         "duration_ms": round((time.monotonic() - started) * 1000, 3),
-        "references": rows[0]["references"],
-        "reason": rows[0]["reason"],
-        "error_message": rows[0]["error_message"],
+        "references": record.references,
+        "reason": record.reason,
+        "error_message": record.error_message,
         "explain": explain,
     }
 

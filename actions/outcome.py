@@ -5,9 +5,21 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from dataflow.types import SkipReason
+
 # Summary key by which an executor asks the retry stage to wait at least this many seconds
 # before the next attempt (an HTTP `Retry-After`).
 RETRY_AFTER_KEY = "retry_after_s"
+
+
+@dataclass(frozen=True)
+class ChainSkip:
+    """A `trigger_rule` hop refused for depth or cycle: logged as the target's skipped execution."""
+
+    target_rule_id: str
+    target_rule: str
+    event_id: str
+    reason: SkipReason
 
 
 @dataclass(frozen=True)
@@ -26,3 +38,13 @@ class ActionOutcome:
     summary: dict[str, Any] = field(default_factory=dict)
     attempts: int = 1
     duration_ms: float = 0.0
+    chain_skip: ChainSkip | None = None
+
+
+def action_summary(action_type: str, outcome: ActionOutcome) -> dict[str, Any]:
+    """What the log's `references.actions` keeps of one action's outcome."""
+    summary = {"type": action_type, "ok": outcome.ok, "status_code": outcome.status_code,
+               "attempts": outcome.attempts, "error": outcome.error, **outcome.summary}
+    if outcome.chain_skip is not None:
+        summary["skipped"] = outcome.chain_skip.reason
+    return summary

@@ -22,13 +22,15 @@ import orjson
 from pydantic import ValidationError
 from sqlalchemy.orm import Session, sessionmaker
 
-from actions.outcome import ActionOutcome
+from actions.outcome import ActionOutcome, ChainSkip, action_summary
 from actions.registry import ActionRegistry
 from dataflow.kafka_out import OutMessage, ReliableProducer
+from dataflow.keys import lock_key
 from dataflow.rule_cache import RuleSet
 from dataflow.template_context import ActionRun, template_context
-from dataflow.types import Execution
+from dataflow.types import Execution, SkipReason
 from rules.templates import TemplateError, render
+from storage.records import ExecLogRecord, LogStatus
 from storage.repositories.exec_logs import ExecLogRepository
 from storage.uow import unit_of_work
 
@@ -63,9 +65,9 @@ def executed_by(execution: Execution, rules: RuleSet) -> str:
     return f"chain:{parent.name if parent else execution.chain.path[-2]}"
 
 
-def log_row(
+def log_record(
     execution: Execution,
-    status: str,
+    status: LogStatus,
     *,
     executed_by: str,
     reason: str | None = None,
@@ -73,8 +75,8 @@ def log_row(
     actions: Sequence[dict[str, Any]] = (),
     error: str | None = None,
     explain: list[dict[str, Any]] | None = None,
-) -> dict[str, Any]:
-    """One `exec_logs` row (RULES.md §7)."""
+) -> ExecLogRecord:
+    """The `exec_logs` record of an execution (RULES.md §7)."""
     references: dict[str, Any] = {
         "actions": list(actions),
         "chain": {
@@ -90,44 +92,41 @@ def log_row(
         references["window"] = [execution.window_start, execution.window_end]
     if explain is not None:
         references["explain"] = explain
-    return {
-        "rule_id": execution.rule_id,
-        "rule_name": execution.rule_name,
-        "rule_version": execution.rule_version,
-        "status": status,
-        "reason": reason,
-        "duration_ms": duration_ms,
-        "references": orjson.loads(orjson.dumps(references, default=str)),
-        "executed_by": executed_by,
-        "error_message": error,
-        "idempotency_key": execution.idempotency_key,
-        "group_key": execution.group,
-        "chain_id": execution.chain.id,
-    }
+    return ExecLogRecord(
+        rule_id=execution.rule_id,
+        rule_name=execution.rule_name,
+        rule_version=execution.rule_version,
+        status=status,
+        reason=reason,
+        duration_ms=duration_ms,
+        references=orjson.loads(orjson.dumps(references, default=str)),
+        executed_by=executed_by,
+        error_message=error,
+        idempotency_key=execution.idempotency_key,
+        group_key=execution.group,
+        chain_id=execution.chain.id,
+    )
 
 
-def _chain_skip_row(execution: Execution, outcome: ActionOutcome) -> dict[str, Any] | None:
+def _chain_skip_record(execution: Execution, skip: ChainSkip) -> ExecLogRecord:
     """A trigger_rule hop refused for depth or cycle is logged as the target's skipped execution."""
-    reason = outcome.summary.get("skipped")
-    if reason is None:
-        return None
     target = Execution(
-        rule_id=outcome.summary["target_rule_id"],
-        rule_name=outcome.summary["target_rule"],
+        rule_id=skip.target_rule_id,
+        rule_name=skip.target_rule,
         rule_version=0,
         group={},
         status="skipped",
-        reason=reason,
+        reason=skip.reason,
         at_ms=execution.at_ms,
         value=None,
         window_start=None,
         window_end=None,
         event={},
-        event_id=outcome.summary["event_id"],
-        idempotency_key=f"{outcome.summary['event_id']}:{reason}",
+        event_id=skip.event_id,
+        idempotency_key=f"{skip.event_id}:{skip.reason}",
         chain=execution.chain,
     )
-    return log_row(target, "skipped", executed_by=f"chain:{execution.rule_name}", reason=reason)
+    return log_record(target, "skipped", executed_by=f"chain:{execution.rule_name}", reason=skip.reason)
 
 
 def rule_actions(rules: RuleSet, execution: Execution) -> Sequence[Any] | None:
@@ -138,9 +137,9 @@ def rule_actions(rules: RuleSet, execution: Execution) -> Sequence[Any] | None:
     return rule.spec.actions if rule is not None else None
 
 
-def lock_key(execution: Execution) -> str:
-    """Advisory-lock key of one (rule, group): one execution of it at a time."""
-    return f"{execution.rule_id}:{orjson.dumps(execution.group, option=orjson.OPT_SORT_KEYS).decode()}"
+def execution_lock_key(execution: Execution) -> str:
+    """The (rule, group) lock of an execution: the sink's partition key and the advisory lock."""
+    return lock_key(execution.rule_id, execution.group)
 
 
 class ActionPipeline:
@@ -161,8 +160,8 @@ class ActionPipeline:
         self._config = config
         self._pool = ThreadPoolExecutor(config.concurrency, thread_name_prefix="cepflow-action")
 
-    def run_batch(self, executions: list[Execution]) -> list[dict[str, Any]]:
-        """Execute what the log has not seen yet; returns the rows written.
+    def run_batch(self, executions: list[Execution]) -> list[ExecLogRecord]:
+        """Execute what the log has not seen yet; returns the records written.
 
         Executions of one (rule, group) run one after another, in order — the engine never races
         itself for the advisory lock, so `locked` only ever means another caller (a manual
@@ -173,11 +172,11 @@ class ActionPipeline:
         for execution in executions:
             if execution.idempotency_key not in seen:
                 seen.add(execution.idempotency_key)
-                by_group.setdefault(lock_key(execution), []).append(execution)
+                by_group.setdefault(execution_lock_key(execution), []).append(execution)
         deadline = time.monotonic() + self._config.deadline_s
         rules = self._rules()
 
-        def run_group(group: list[Execution]) -> list[dict[str, Any]]:
+        def run_group(group: list[Execution]) -> list[ExecLogRecord]:
             return [
                 row
                 for execution in group
@@ -197,7 +196,7 @@ class ActionPipeline:
         by: str,
         deadline: float,
         session: Session | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[ExecLogRecord]:
         """Lock, act, record — in one transaction (the caller's, when `session` is given)."""
         if session is not None:
             return self._execute_in(session, execution, actions, by, deadline)
@@ -206,20 +205,21 @@ class ActionPipeline:
 
     def _execute_in(
         self, session: Session, execution: Execution, actions: Sequence[Any] | None, by: str, deadline: float
-    ) -> list[dict[str, Any]]:
+    ) -> list[ExecLogRecord]:
         started = time.monotonic()
         logs = ExecLogRepository(session)
         fired = execution.status == "fired"
-        logged, locked = logs.claim(execution.idempotency_key, ("rule-group", lock_key(execution)) if fired else None)
+        logged, locked = logs.claim(execution.idempotency_key, ("rule-group", execution_lock_key(execution)) if fired else None)
         if logged:  # a replay of an execution already done (after a crash): nothing to do
             return []
         if not fired:
-            rows = [log_row(execution, execution.status, executed_by=by, reason=execution.reason,
-                            explain=execution.explain)]
+            logged_as: LogStatus = "dry_run" if execution.status == "dry_run" else "skipped"
+            rows = [log_record(execution, logged_as, executed_by=by, reason=execution.reason,
+                               explain=execution.explain)]
         elif not locked:
-            rows = [log_row(execution, "skipped", executed_by=by, reason="locked")]
+            rows = [log_record(execution, "skipped", executed_by=by, reason=SkipReason.LOCKED)]
         elif actions is None:
-            rows = [log_row(execution, "skipped", executed_by=by, reason="rule_inactive")]
+            rows = [log_record(execution, "skipped", executed_by=by, reason=SkipReason.RULE_INACTIVE)]
         else:
             rows = self._act(execution, actions, by, deadline, started)
         logs.insert(rows)
@@ -227,10 +227,10 @@ class ActionPipeline:
 
     def _act(
         self, execution: Execution, actions: Sequence[Any], by: str, deadline: float, started: float
-    ) -> list[dict[str, Any]]:
+    ) -> list[ExecLogRecord]:
         context = template_context(execution)
         summaries: list[dict[str, Any]] = []
-        extra: list[dict[str, Any]] = []
+        extra: list[ExecLogRecord] = []
         errors: list[str] = []
         for index, action in enumerate(actions):
             run = ActionRun(execution, index, len(actions), deadline)
@@ -239,17 +239,16 @@ class ActionPipeline:
             except (TemplateError, ValidationError) as exc:
                 error = f"rendered action is invalid: {exc}"
                 outcome = ActionOutcome(ok=False, retryable=False, status_code=400, error=error)
-            summaries.append({"type": action.type, "ok": outcome.ok, "status_code": outcome.status_code,
-                              "attempts": outcome.attempts, "error": outcome.error, **outcome.summary})
+            summaries.append(action_summary(action.type, outcome))
             if not outcome.ok:
                 errors.append(f"{action.type}: {outcome.error}")
                 self._dead_letter(run, action, outcome, by)
-            elif (row := _chain_skip_row(execution, outcome)) is not None:
-                extra.append(row)
-        status = "fail" if errors else "success"
+            elif outcome.chain_skip is not None:
+                extra.append(_chain_skip_record(execution, outcome.chain_skip))
+        status: LogStatus = "fail" if errors else "success"
         duration = (time.monotonic() - started) * 1000
-        row = log_row(execution, status, executed_by=by, duration_ms=duration, actions=summaries,
-                      error="; ".join(errors) or None)
+        row = log_record(execution, status, executed_by=by, duration_ms=duration, actions=summaries,
+                         error="; ".join(errors) or None)
         return [row, *extra]
 
     def _dead_letter(self, run: ActionRun, action: Any, outcome: ActionOutcome, by: str) -> None:

@@ -25,11 +25,13 @@ import orjson
 from pydantic import TypeAdapter
 
 from actions.deps import ActionDeps
+from actions.outcome import action_summary
 from actions.pipeline import render_action
 from dataflow.kafka_admin import read_all
 from dataflow.template_context import ActionRun
 from dataflow.types import ChainInfo, Execution
 from rules.model import Action
+from storage.records import ExecLogRecord, LogStatus
 from storage.repositories.exec_logs import ExecLogRepository
 from storage.uow import unit_of_work
 
@@ -122,17 +124,15 @@ def _resend(resources: ActionDeps, record: DeadLetterRecord, key: str) -> dict[s
     run = record.run(started + resources.settings.action_deadline_s)
     action = render_action(ACTION.validate_python(record.raw["action"]), record.raw["context"])
     outcome = resources.registry.execute(action, run)
-    status = "success" if outcome.ok else "fail"
-    summary = {"type": action.type, "ok": outcome.ok, "status_code": outcome.status_code,
-               "attempts": outcome.attempts, "error": outcome.error, **outcome.summary}
-    references = {"redrive_of": record.action_id, "actions": [summary]}
-    row = {
-        "rule_id": record.raw["rule_id"], "rule_name": record.raw["rule"], "rule_version": None,
-        "status": status, "reason": None, "duration_ms": (time.monotonic() - started) * 1000,
-        "references": orjson.loads(orjson.dumps(references, default=str)),
-        "executed_by": "redrive", "error_message": outcome.error, "idempotency_key": key,
-        "group_key": run.execution.group, "chain_id": run.execution.chain.id,
-    }
+    status: LogStatus = "success" if outcome.ok else "fail"
+    references = {"redrive_of": record.action_id, "actions": [action_summary(action.type, outcome)]}
+    row = ExecLogRecord(
+        rule_id=record.raw["rule_id"], rule_name=record.raw["rule"], status=status,
+        duration_ms=(time.monotonic() - started) * 1000,
+        references=orjson.loads(orjson.dumps(references, default=str)),
+        executed_by="redrive", error_message=outcome.error, idempotency_key=key,
+        group_key=run.execution.group, chain_id=run.execution.chain.id,
+    )
     with unit_of_work(resources.sessions) as session:
         ExecLogRepository(session).insert([row])
     return {"action_id": record.action_id, "status": status, "error": outcome.error}

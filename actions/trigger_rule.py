@@ -10,12 +10,13 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from actions.outcome import ActionOutcome
+from actions.outcome import ActionOutcome, ChainSkip
 from dataflow.chain import plan_chain
 from dataflow.kafka_out import OutMessage, ReliableProducer
 from dataflow.rule_cache import RuleSet
 from dataflow.serde import chain_message
 from dataflow.template_context import ActionRun
+from dataflow.types import SkipReason
 from rules.model import TriggerRuleAction
 
 
@@ -43,8 +44,9 @@ class TriggerRuleExecutor:
             return ActionOutcome(ok=False, retryable=False, status_code=400, error="Target rule is not active")
         hop = plan_chain(run.execution.chain, target.id, self._max_depth)
         summary: dict[str, Any] = {"target_rule_id": target.id, "target_rule": target.name, "event_id": run.action_id}
-        if isinstance(hop, str):
-            return ActionOutcome(ok=True, retryable=False, summary={**summary, "skipped": hop})
+        if isinstance(hop, SkipReason):
+            skip = ChainSkip(target.id, target.name, run.action_id, hop)
+            return ActionOutcome(ok=True, retryable=False, summary=summary, chain_skip=skip)
         value = chain_message(
             event_id=run.action_id,
             ts_ms=run.execution.at_ms,

@@ -21,7 +21,7 @@ from bytewax.connectors.kafka import KafkaSourceMessage
 from bytewax.dataflow import Dataflow, Stream
 from bytewax.inputs import Source
 
-from actions.pipeline import lock_key
+from actions.pipeline import execution_lock_key
 from actions.sink import ActionSink
 from cepflow.resources import Resources, get_resources
 from cepflow.settings import Settings, get_settings
@@ -90,7 +90,7 @@ def build_flow(
     detected = op.stateful_batch("groups", keyed, lambda resume: GroupStep(resume, rules, clock))
     direct = op.filter_map("stateless", routed, _stateless)
     executions = op.merge("executions", direct, op.key_rm("unkey", detected))
-    by_group = op.key_on("by_rule_group", executions, lock_key)  # one (rule, group): one partition
+    by_group = op.key_on("by_rule_group", executions, execution_lock_key)  # one (rule, group): one partition
     op.output("actions", by_group, ActionSink(resources))
     return flow
 

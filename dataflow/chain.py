@@ -11,28 +11,24 @@ Lineage convention (shared by the engine, the `trigger_rule` action and the offl
 
 from __future__ import annotations
 
-from typing import Literal
-
-from dataflow.types import ChainInfo
+from dataflow.types import ChainInfo, SkipReason
 
 DEFAULT_MAX_CHAIN_DEPTH = 5
-
-ChainRefusal = Literal["chain_depth", "cycle"]
 
 
 def plan_chain(
     parent: ChainInfo, target_rule_id: str, max_depth: int = DEFAULT_MAX_CHAIN_DEPTH
-) -> ChainInfo | ChainRefusal:
+) -> ChainInfo | SkipReason:
     """The lineage of a chain event from the execution `parent` to `target_rule_id`, or why not.
 
     A target already on the path is a `cycle` (checked first: a cycle is the more useful reason);
     a hop whose depth would exceed `max_depth` is `chain_depth`.
     """
     if target_rule_id in parent.path:
-        return "cycle"
+        return SkipReason.CYCLE
     depth = parent.depth + 1
     if depth > max_depth:
-        return "chain_depth"
+        return SkipReason.CHAIN_DEPTH
     return ChainInfo(id=parent.id, depth=depth, path=parent.path)
 
 

@@ -39,11 +39,12 @@ from typing import IO, Any
 
 import orjson
 
+from dataflow import keys
 from dataflow.chain import DEFAULT_MAX_CHAIN_DEPTH, plan_chain
 from dataflow.eventtime import parse_event_time
 from dataflow.index import RuleIndex
 from dataflow.runtime import CompiledRule, GroupLogic, evaluate_stateless, is_late
-from dataflow.types import Event, Execution
+from dataflow.types import Event, Execution, SkipReason
 from dataflow.watermark import WatermarkClock
 from rules.model import RuleSpec, TriggerRuleAction
 
@@ -279,11 +280,11 @@ class _OfflineRun:
         for position, action in enumerate(actions):
             if not isinstance(action, TriggerRuleAction):
                 continue
-            action_id = execution.idempotency_key if len(actions) == 1 else f"{execution.idempotency_key}.{position}"
+            action_id = keys.action_id(execution.idempotency_key, position, len(actions))
             depth = execution.chain.depth + 1
             spec = self.refs.get(action.rule_id)
             if spec is None or not spec.active:
-                reason = "target_not_found" if spec is None else "target_inactive"
+                reason = SkipReason.TARGET_NOT_FOUND if spec is None else SkipReason.TARGET_INACTIVE
                 name = action.rule_id if spec is None else spec.name
                 self._line(name, {}, execution.at_ms, "skipped", reason, None, None, depth, None)
                 continue

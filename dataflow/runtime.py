@@ -27,41 +27,22 @@ Conventions:
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from typing import Any, cast
-
-import orjson
 
 from dataflow.chain import extend_chain
 from dataflow.conditions import MISSING, CompiledCondition, compile_condition, path_getter
 from dataflow.detect import NO_VALUE, Detector, Fire, ForEpisode, Getter, Predicate, Seen, build_detector
 from dataflow.detect.each import EachDetector
 from dataflow.detect.for_episode import Episode
-from dataflow.types import ChainInfo, Event, Execution, ExecutionStatus
+from dataflow.keys import group_key, idempotency_key
+from dataflow.types import ChainInfo, Event, Execution, ExecutionStatus, SkipReason
 from rules.model import RuleSpec
 
 SNAPSHOT_FORMAT = 2
 """Version of the `GroupLogic.snapshot()` tuple; bump when its shape changes. 2: the group as the
 tuple of its values, or None when not kept (1: a dict, or None before the first event); a sliding
 `count` window keeps bare event times. `resume` reads both."""
-
-_JSON_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
-
-
-def idempotency_key(rule_id: str, version: int, group: dict[str, Any], start: int | None, event_id: str) -> str:
-    """Stable hex digest of (rule id, rule version, group, window/sequence start, triggering event id).
-
-    Same inputs, same key — across processes, restarts and replays (no `hash()`, no randomness).
-    """
-    payload = orjson.dumps([rule_id, version, group, start, event_id], option=_JSON_OPTIONS, default=str)
-    return hashlib.blake2b(payload, digest_size=16).hexdigest()
-
-
-def group_key(group: dict[str, Any]) -> str:
-    """Stable text of a group: JSON with sorted keys."""
-    return orjson.dumps(group, option=_JSON_OPTIONS, default=str).decode()
-
 
 def _field_getter(path: str) -> Getter:
     get = path_getter(path)
@@ -235,7 +216,7 @@ def dry_run(rule: CompiledRule, group: dict[str, Any], event: Event) -> Executio
         rule_version=rule.version,
         group=group,
         status="dry_run",
-        reason="condition not met",
+        reason=SkipReason.CONDITION_NOT_MET,
         at_ms=event.ts_ms,
         value=None,
         window_start=None,
@@ -404,7 +385,7 @@ class GroupLogic:
         for fire in fires:
             group = {} if values is None else rule.group_from_values(values)  # never shared with the state
             if cooldown and self._last_fire is not None and fire.at < self._last_fire + cooldown:
-                out.append(_execution(rule, group, fire, "skipped", "cooldown"))
+                out.append(_execution(rule, group, fire, "skipped", SkipReason.COOLDOWN))
                 continue
             if cooldown:
                 self._last_fire = fire.at if self._last_fire is None else max(self._last_fire, fire.at)

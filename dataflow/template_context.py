@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from dataflow.keys import action_id
 from dataflow.types import Execution
 
 
@@ -20,8 +21,7 @@ class ActionRun:
     @property
     def action_id(self) -> str:
         """Stable across retries and replays: the `webhook-id`, the chain event id, the DLQ key."""
-        key = self.execution.idempotency_key
-        return key if self.count == 1 else f"{key}.{self.index}"
+        return action_id(self.execution.idempotency_key, self.index, self.count)
 
 
 def template_context(execution: Execution) -> dict[str, Any]:

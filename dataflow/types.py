@@ -7,9 +7,28 @@ can change what an earlier stage decided.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, Literal, Protocol
 
 ExecutionStatus = Literal["fired", "skipped", "dry_run"]
+
+
+class SkipReason(StrEnum):
+    """Why an execution ran no actions: the `reason` of a `skipped` or `dry_run` log row (RULES.md §7).
+
+    Values are what the log, the offline runner and the docs show; they never change.
+    """
+
+    COOLDOWN = "cooldown"
+    LOCKED = "locked"
+    RULE_INACTIVE = "rule_inactive"
+    CHAIN_DEPTH = "chain_depth"
+    CYCLE = "cycle"
+    SILENCED = "silenced"
+    CONDITION_NOT_MET = "condition not met"
+    DRY_RUN_REQUESTED = "dry run requested"
+    TARGET_NOT_FOUND = "target_not_found"
+    TARGET_INACTIVE = "target_inactive"
 
 
 class KafkaMessage(Protocol):

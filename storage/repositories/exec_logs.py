@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import exists, inspect, select
+from sqlalchemy import exists, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from storage.errors import InvalidRow
 from storage.locks import try_advisory_xact_lock
 from storage.models import EXEC_STATUSES, ExecLog
-
-FIELDS = frozenset(inspect(ExecLog).column_attrs.keys())
-REQUIRED = frozenset({"rule_name", "status", "executed_by", "idempotency_key"})
+from storage.records import ExecLogRecord
 
 
 class ExecLogRepository:
@@ -25,13 +23,13 @@ class ExecLogRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def insert(self, rows: Iterable[Mapping[str, Any]]) -> int:
-        """Insert rows (dicts keyed by `ExecLog` attribute); returns how many were new.
+    def insert(self, records: Iterable[ExecLogRecord]) -> int:
+        """Insert records; returns how many were new.
 
         `ON CONFLICT (idempotency_key) DO NOTHING` makes a replay, a retry or a second worker
         writing the same execution harmless, also for duplicates inside one batch.
         """
-        batch = [_checked(row) for row in rows]
+        batch = [_checked(record) for record in records]
         if not batch:
             return 0
         stmt = (
@@ -88,22 +86,15 @@ class ExecLogRepository:
         return {key: status for key, status in self.session.execute(stmt)}
 
 
-def _checked(row: Mapping[str, Any]) -> dict[str, Any]:
-    """A copy of `row`, refused before the database sees it when it would be lost or rejected.
-
-    An unknown key would be silently dropped by the bulk insert, and a bad row would abort the
-    whole batch's transaction, so both are caught here with the row's key in the message.
+def _checked(record: ExecLogRecord) -> dict[str, Any]:
+    """The record's row, refused before the database sees it when it would be rejected: a bad row
+    would abort the whole batch's transaction, so it is caught here with the row's key in the message.
     """
-    unknown = row.keys() - FIELDS
-    missing = REQUIRED - {key for key, value in row.items() if value is not None}
-    where = f"exec log row {row.get('idempotency_key')!r}"
-    if unknown:
-        msg = f"{where} has unknown fields {sorted(unknown)}; use {sorted(FIELDS)}"
+    where = f"exec log row {record.idempotency_key!r}"
+    if record.status not in EXEC_STATUSES:
+        msg = f"{where} has status {record.status!r}; use one of {list(EXEC_STATUSES)}"
         raise InvalidRow(msg)
-    if missing:
-        msg = f"{where} lacks required fields {sorted(missing)}"
+    if not (record.rule_name and record.executed_by and record.idempotency_key):
+        msg = f"{where} lacks one of rule_name, executed_by, idempotency_key"
         raise InvalidRow(msg)
-    if row["status"] not in EXEC_STATUSES:
-        msg = f"{where} has status {row['status']!r}; use one of {list(EXEC_STATUSES)}"
-        raise InvalidRow(msg)
-    return dict(row)
+    return record.as_row()

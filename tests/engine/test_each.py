@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from dataflow.runtime import GroupLogic, evaluate_stateless, idempotency_key
+from dataflow.keys import idempotency_key
+from dataflow.runtime import GroupLogic, evaluate_stateless
 from dataflow.types import ChainInfo
 
 from .helpers import RULE_ID, Driver, ev, fired, rule, statuses

@@ -8,7 +8,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dataflow.detect.threshold import SlidingState
-from dataflow.runtime import SNAPSHOT_FORMAT, CompiledRule, GroupLogic, group_key, idempotency_key
+from dataflow.keys import group_key, idempotency_key
+from dataflow.runtime import SNAPSHOT_FORMAT, CompiledRule, GroupLogic
 from dataflow.types import ChainInfo
 
 from .helpers import RULE_ID, Driver, ev, pickled, rule, spec

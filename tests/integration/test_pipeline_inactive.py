@@ -29,7 +29,7 @@ def test_execution_of_a_rule_gone_meanwhile_is_skipped(stack: StackEnv, sessions
         status="fired", reason=None, at_ms=1, value=None, window_start=None, window_end=None, event={},
         event_id="e1", idempotency_key=key, chain=ChainInfo(key, 0, ("6f0c1d52-0000-4000-8000-000000000001",)))
     rows = pipeline.run_batch([execution])
-    assert [(r["status"], r["reason"]) for r in rows] == [("skipped", "rule_inactive")]
+    assert [(r.status, r.reason) for r in rows] == [("skipped", "rule_inactive")]
     assert ran == []
     with sessions() as session:
         logged = session.scalars(select(ExecLog).where(ExecLog.idempotency_key == key)).one()

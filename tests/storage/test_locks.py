@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from storage import locks
 from storage.locks import advisory_xact_lock, is_lock_not_available
+from storage.records import ExecLogRecord
 from storage.repositories.exec_logs import ExecLogRepository
 
 pytestmark = pytest.mark.integration
@@ -52,7 +53,7 @@ def test_other_errors_are_not_lock_not_available(engine: Engine) -> None:
 
 def test_claim_checks_the_log_under_the_lock_in_one_statement(engine: Engine) -> None:
     lock = ("rule-group", "r1|web-9")
-    row = {"rule_name": "r1", "status": "success", "executed_by": "stream", "idempotency_key": "claim-1"}
+    row = ExecLogRecord(rule_name="r1", status="success", executed_by="stream", idempotency_key="claim-1")
     with Session(engine) as first, Session(engine) as second:
         assert ExecLogRepository(first).claim("claim-1", lock) == (False, True)
         assert ExecLogRepository(second).claim("claim-1", lock) == (False, False)  # held by `first`
