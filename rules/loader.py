@@ -11,27 +11,27 @@ and a key repeated in one mapping is an error instead of silently keeping the la
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from rules.errors import Problem, RuleFileError, node_line, validation_problems
 from rules.model import RuleSpec, ScriptApiSpec
 
 RULE_FILE_SUFFIXES = (".yaml", ".yml", ".json")
 
-SpecT = TypeVar("SpecT", bound=BaseModel)
+SpecT = TypeVar("SpecT", RuleSpec, ScriptApiSpec)
 
 
-@dataclass(frozen=True, slots=True)
-class LoadedRule:
-    """A validated rule and where it came from: file, 1-based document number, first line."""
+@dataclass(frozen=True)  # no slots: `Loaded[RuleSpec](...)` sets `__orig_class__` on the instance
+class Loaded(Generic[SpecT]):
+    """A validated document and where it came from: file, 1-based document number, first line."""
 
-    spec: RuleSpec
+    spec: SpecT
     path: str
     document: int
     line: int
@@ -41,21 +41,8 @@ class LoadedRule:
         return f"{self.path}: document {self.document} (line {self.line})"
 
 
-@dataclass(frozen=True, slots=True)
-class LoadedScriptApi:
-    """A validated script API and where it came from."""
-
-    spec: ScriptApiSpec
-    path: str
-    document: int
-    line: int
-
-    @property
-    def location(self) -> str:
-        return f"{self.path}: document {self.document} (line {self.line})"
-
-
-LoadedT = TypeVar("LoadedT", LoadedRule, LoadedScriptApi)
+LoadedRule = Loaded[RuleSpec]
+LoadedScriptApi = Loaded[ScriptApiSpec]
 
 
 class _RuleYamlLoader(yaml.SafeLoader):
@@ -184,13 +171,11 @@ def _validate(model: type[SpecT], document: _Document, source: str) -> SpecT | l
         return [p if p.line is not None else replace(p, line=document.line) for p in problems]
 
 
-def _scan(
-    model: type[SpecT], wrap: Callable[[SpecT, str, int, int], LoadedT], paths: Iterable[str | Path]
-) -> tuple[list[LoadedT], list[Problem]]:
+def _scan(model: type[SpecT], paths: Iterable[str | Path]) -> tuple[list[Loaded[SpecT]], list[Problem]]:
     """Validate every document of every file; duplicate names and ids across them are problems."""
-    loaded: list[LoadedT] = []
+    loaded: list[Loaded[SpecT]] = []
     problems: list[Problem] = []
-    first_by_key: dict[tuple[str, str], LoadedT] = {}
+    first_by_key: dict[tuple[str, str], Loaded[SpecT]] = {}
     for path in expand_paths(paths):
         source = path.as_posix()
         documents, read_problems = _read_documents(path, source)
@@ -199,7 +184,7 @@ def _scan(
             if isinstance(result, list):
                 problems.extend(result)
                 continue
-            item = wrap(result, source, document.number, document.line)
+            item = Loaded(result, source, document.number, document.line)
             clash = _first_clash(item, first_by_key, document)
             if clash is None:
                 loaded.append(item)
@@ -209,7 +194,8 @@ def _scan(
     return loaded, problems
 
 
-def _first_clash(item: LoadedT, first_by_key: dict[tuple[str, str], LoadedT], document: _Document) -> Problem | None:
+def _first_clash(item: Loaded[SpecT], first_by_key: dict[tuple[str, str], Loaded[SpecT]], document: _Document,
+                 ) -> Problem | None:
     spec = item.spec
     keys = [("name", spec.name)] + ([("id", str(spec.id))] if spec.id is not None else [])
     for field, value in keys:
@@ -230,25 +216,26 @@ def _first_clash(item: LoadedT, first_by_key: dict[tuple[str, str], LoadedT], do
 
 def scan_rule_files(paths: Iterable[str | Path]) -> tuple[list[LoadedRule], list[Problem]]:
     """The valid rules and every problem found, without raising (for `cepflow rules check`)."""
-    return _scan(RuleSpec, LoadedRule, paths)
+    return _scan(RuleSpec, paths)
 
 
 def load_rule_files(paths: Iterable[str | Path]) -> list[LoadedRule]:
     """Every rule of `paths`, in file and document order; `RuleFileError` lists all problems."""
-    loaded, problems = scan_rule_files(paths)
-    if problems:
-        raise RuleFileError(problems)
-    return loaded
+    return _valid_or_raise(scan_rule_files(paths))
 
 
 def scan_script_api_files(paths: Iterable[str | Path]) -> tuple[list[LoadedScriptApi], list[Problem]]:
     """The valid script APIs and every problem found, without raising."""
-    return _scan(ScriptApiSpec, LoadedScriptApi, paths)
+    return _scan(ScriptApiSpec, paths)
 
 
 def load_script_api_files(paths: Iterable[str | Path]) -> list[LoadedScriptApi]:
     """Every script API of `paths`; `RuleFileError` lists all problems."""
-    loaded, problems = scan_script_api_files(paths)
+    return _valid_or_raise(scan_script_api_files(paths))
+
+
+def _valid_or_raise(scanned: tuple[list[Loaded[SpecT]], list[Problem]]) -> list[Loaded[SpecT]]:
+    loaded, problems = scanned
     if problems:
         raise RuleFileError(problems)
     return loaded

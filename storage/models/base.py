@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import TIMESTAMP, CheckConstraint, MetaData, func
+from sqlalchemy import TIMESTAMP, BigInteger, CheckConstraint, Identity, MetaData, Text, func
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -41,6 +41,19 @@ class Timestamps:
 
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
+
+
+class RevisionColumns(CreatedAt):
+    """What every revision table holds besides its owner's id and name: the version it made, the
+    change (`action`), the document after it, the fields that changed and who changed it.
+    """
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    version: Mapped[int]
+    action: Mapped[str] = mapped_column(Text)
+    spec: Mapped[dict[str, Any]]
+    changes: Mapped[list[dict[str, Any]]] = mapped_column(server_default="[]")
+    changed_by: Mapped[str] = mapped_column(Text)
 
 
 def one_of(column: str, values: Sequence[str]) -> CheckConstraint:

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
-from sqlalchemy import BigInteger, Identity, Index, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import Index, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, synonym
 
-from storage.models.base import Base, CreatedAt, one_of
+from storage.models.base import Base, RevisionColumns, one_of
 
 RULE_ACTIONS = ("create", "update", "enable", "disable", "rollback", "delete")
 
 
-class RuleRevision(CreatedAt, Base):
+class RuleRevision(RevisionColumns, Base):
     """The rule's document as it stood after the change (for `delete`: as it stood before).
 
     There is no foreign key to `rules`: history must outlive a deleted rule, so the rule's name is
@@ -30,11 +29,7 @@ class RuleRevision(CreatedAt, Base):
     )
     __mapper_args__ = {"eager_defaults": True}
 
-    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     rule_id: Mapped[uuid.UUID]
     rule_name: Mapped[str] = mapped_column(Text)
-    version: Mapped[int]
-    action: Mapped[str] = mapped_column(Text)
-    spec: Mapped[dict[str, Any]]
-    changes: Mapped[list[dict[str, Any]]] = mapped_column(server_default="[]")
-    changed_by: Mapped[str] = mapped_column(Text)
+    owner_id: Mapped[uuid.UUID] = synonym("rule_id")
+    owner_name: Mapped[str] = synonym("rule_name")

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
-from sqlalchemy import BigInteger, Identity, Index, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import Index, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, synonym
 
-from storage.models.base import Base, CreatedAt, one_of
+from storage.models.base import Base, RevisionColumns, one_of
 
 SCRIPT_API_ACTIONS = ("create", "update")
 
 
-class ScriptApiRevision(CreatedAt, Base):
+class ScriptApiRevision(RevisionColumns, Base):
     """The script API's document after the change; no foreign key, so history outlives the row."""
 
     __tablename__ = "script_api_revisions"
@@ -24,11 +23,7 @@ class ScriptApiRevision(CreatedAt, Base):
     )
     __mapper_args__ = {"eager_defaults": True}
 
-    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     script_api_id: Mapped[uuid.UUID]
     script_api_name: Mapped[str] = mapped_column(Text)
-    version: Mapped[int]
-    action: Mapped[str] = mapped_column(Text)
-    spec: Mapped[dict[str, Any]]
-    changes: Mapped[list[dict[str, Any]]] = mapped_column(server_default="[]")
-    changed_by: Mapped[str] = mapped_column(Text)
+    owner_id: Mapped[uuid.UUID] = synonym("script_api_id")
+    owner_name: Mapped[str] = synonym("script_api_name")

@@ -3,123 +3,40 @@
 from __future__ import annotations
 
 import builtins
-import uuid
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from storage.errors import Conflict, NotFound
 from storage.models import ScriptApi, ScriptApiRevision
-from storage.repositories._documents import (
-    changes,
-    duration_ms,
-    find_by_ref,
-    given_id,
-    parse_uuid,
-    read_document,
-)
+from storage.repositories._documents import duration_ms, given_id, read_document
+from storage.repositories._versioned import VersionedRepository
 
 DEFAULT_TIMEOUT = "5s"
 DEFAULT_MEMORY_MB = 256
 
 
-class ScriptApiRepository:
+class ScriptApiRepository(VersionedRepository[ScriptApi, ScriptApiRevision]):
     """Composes statements on one session and flushes; the caller's unit of work commits.
 
     A stored `spec` always holds the API's `id`. Every change writes a `ScriptApiRevision`.
     """
 
-    def __init__(self, session: Session) -> None:
-        self.session = session
+    model = ScriptApi
+    revision = ScriptApiRevision
+    kind = "script API"
+    list_hint = "list the stored script APIs for its id or name"
 
     def apply(self, spec: dict[str, Any], changed_by: str) -> tuple[ScriptApi, bool]:
         """Create or update the API named by `spec` (or by its `id`); False when nothing changed."""
         document = read_document(spec, "script API")
-        ident = given_id(document, "script API")
-        ref: object = ident if ident is not None else document["name"]
-        api = find_by_ref(self.session, ScriptApi, ref, lock=True)
-        api_id = api.id if api is not None else ident or uuid.uuid4()
-        document = {**document, "id": str(api_id)}
-        columns = _columns(document)
-        if api is None:
-            self._ensure_name_free(document["name"], api_id)
-            api = ScriptApi(id=api_id, version=1, **columns)
-            self.session.add(api)
-            self._record(api, "create", changes({}, document), changed_by)
-        elif document == api.spec:
-            return api, False
-        else:
-            if document["name"] != api.name:
-                self._ensure_name_free(document["name"], api_id)
-            diff = changes(api.spec, document)
-            for column, value in columns.items():
-                setattr(api, column, value)
-            api.version += 1
-            self._record(api, "update", diff, changed_by)
-        self.session.flush()
-        return api, True
-
-    def get(self, ref: str | uuid.UUID) -> ScriptApi | None:
-        """The API whose id or name is `ref`, or None."""
-        return find_by_ref(self.session, ScriptApi, ref, lock=False)
+        return self._store(document, given_id(document, "script API"), changed_by)
 
     def list(self) -> builtins.list[ScriptApi]:
         """All script APIs, by name."""
         return builtins.list(self.session.scalars(select(ScriptApi).order_by(ScriptApi.name)))
 
-    def history(self, ref: str | uuid.UUID) -> builtins.list[ScriptApiRevision]:
-        """Every revision of the API, oldest first; found by its id or by a name it had."""
-        api_id = self._history_id(ref)
-        stmt = select(ScriptApiRevision).where(ScriptApiRevision.script_api_id == api_id)
-        return builtins.list(self.session.scalars(stmt.order_by(ScriptApiRevision.version)))
-
-    def _record(
-        self, api: ScriptApi, action: str, diff: builtins.list[dict[str, Any]], changed_by: str
-    ) -> None:
-        self.session.add(
-            ScriptApiRevision(
-                script_api_id=api.id,
-                script_api_name=api.name,
-                version=api.version,
-                action=action,
-                spec=api.spec,
-                changes=diff,
-                changed_by=changed_by,
-            )
-        )
-
-    def _ensure_name_free(self, name: str, api_id: uuid.UUID) -> None:
-        holder = self.session.scalar(
-            select(ScriptApi.id).where(ScriptApi.name == name, ScriptApi.id != api_id)
-        )
-        if holder is not None:
-            msg = (
-                f"script API name {name!r} already belongs to {holder}; apply without `id` to"
-                " update that API, or choose another name"
-            )
-            raise Conflict(
-                msg
-            )
-
-    def _history_id(self, ref: str | uuid.UUID) -> uuid.UUID:
-        """The id whose history `ref` means: a live API's, else a past id, else a past name's."""
-        api = self.get(ref)
-        if api is not None:
-            return api.id
-        known = (
-            select(ScriptApiRevision.script_api_id).order_by(ScriptApiRevision.id.desc()).limit(1)
-        )
-        ident = parse_uuid(ref)
-        found = None
-        if ident is not None:
-            found = self.session.scalar(known.where(ScriptApiRevision.script_api_id == ident))
-        if found is None:
-            found = self.session.scalar(known.where(ScriptApiRevision.script_api_name == str(ref)))
-        if found is None:
-            msg = "script API"
-            raise NotFound(msg, ref, "list the stored script APIs for its id or name")
-        return found
+    def _columns(self, spec: dict[str, Any]) -> dict[str, Any]:
+        return _columns(spec)
 
 
 def _columns(spec: dict[str, Any]) -> dict[str, Any]:

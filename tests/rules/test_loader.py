@@ -9,13 +9,14 @@ import pytest
 
 from rules.errors import RuleFileError
 from rules.loader import (
-    LoadedRule,
+    Loaded,
     load_rule_files,
     load_script_api_files,
     parse_rule_document,
     parse_script_api_document,
     scan_rule_files,
 )
+from rules.model import RuleSpec
 
 
 def write(tmp_path: Path, name: str, text: str) -> Path:
@@ -91,7 +92,7 @@ def test_valid_files_load_in_order(tmp_path):
     """)
     loaded = load_rule_files([path])
     assert [(item.spec.name, item.document, item.line) for item in loaded] == [("one", 1, 1), ("two", 3, 4)]
-    assert isinstance(loaded[0], LoadedRule)
+    assert isinstance(loaded[0], Loaded) and isinstance(loaded[0].spec, RuleSpec)
     assert loaded[1].location == f"{path.as_posix()}: document 3 (line 4)"
 
 
