@@ -2,7 +2,7 @@
 gives exactly the executions in `examples/expected/`. Those files were worked out by hand from
 RULES.md §4 before they were compared with the runner; `examples/expected/README.md` shows the
 reasoning for each. (`examples/offline/*`, with chains, a cycle and the depth limit, are checked
-the same way by `tests/engine/test_examples.py`.)"""
+the same way by `tests/dataflow/test_examples.py`.)"""
 
 from __future__ import annotations
 

@@ -6,8 +6,7 @@ import pytest
 
 from dataflow.detect import threshold as threshold_module
 from dataflow.runtime import GroupLogic
-
-from .helpers import Driver, ev, fired, rule
+from tests.dataflow.helpers import Driver, ev, fired, rule
 
 M = 60_000
 

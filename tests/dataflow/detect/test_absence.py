@@ -1,8 +1,7 @@
 from __future__ import annotations
 
 from dataflow.runtime import GroupLogic
-
-from .helpers import Driver, ev, fired, rule
+from tests.dataflow.helpers import Driver, ev, fired, rule
 
 S = 1000
 

@@ -4,8 +4,7 @@ from typing import Any
 
 from dataflow.runtime import GroupLogic
 from dataflow.types import ChainInfo
-
-from .helpers import RULE_ID, Driver, ev, fired, rule
+from tests.dataflow.helpers import RULE_ID, Driver, ev, fired, rule
 
 S = 1000
 HOT = {"field": "value", "op": "gt", "value": 90}

@@ -3,8 +3,7 @@ from __future__ import annotations
 from dataflow.keys import idempotency_key
 from dataflow.runtime import GroupLogic, evaluate_stateless
 from dataflow.types import ChainInfo
-
-from .helpers import RULE_ID, Driver, ev, fired, rule, statuses
+from tests.dataflow.helpers import RULE_ID, Driver, ev, fired, rule, statuses
 
 HOT = {"field": "value", "op": "gt", "value": 90}
 

@@ -3,8 +3,7 @@ from __future__ import annotations
 import pickle
 
 from dataflow.runtime import GroupLogic
-
-from .helpers import Driver, ev, fired, rule
+from tests.dataflow.helpers import Driver, ev, fired, rule
 
 
 def change(**kw):

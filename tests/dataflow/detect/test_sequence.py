@@ -3,8 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from dataflow.runtime import GroupLogic
-
-from .helpers import Driver, ev, fired, rule
+from tests.dataflow.helpers import Driver, ev, fired, rule
 
 S = 1000
 

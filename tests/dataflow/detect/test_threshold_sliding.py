@@ -4,8 +4,7 @@ from typing import Any
 
 from dataflow.detect.threshold import SlidingState
 from dataflow.runtime import GroupLogic
-
-from .helpers import Driver, ev, fired, pickled, rule
+from tests.dataflow.helpers import Driver, ev, fired, pickled, rule
 
 M = 60_000
 
