@@ -29,7 +29,8 @@ java_bin() {
     if [[ -n "${JAVA_HOME:-}" && -x "$JAVA_HOME/bin/java" ]]; then
         printf '%s\n' "$JAVA_HOME/bin/java"
     else
-        command -v java || die "java not found (Kafka 4.x needs Java 17+; install openjdk-17-jre-headless)"
+        command -v java >/dev/null || apt_install kafka openjdk-17-jre-headless
+        command -v java || die "java not found after installing openjdk-17-jre-headless (Kafka 4.x needs Java 17+)"
     fi
 }
 
@@ -52,7 +53,8 @@ cmd_fetch() {
         say "kafka $(kafka_version): jars already resolved ($CLASSPATH_FILE)"
         return 0
     fi
-    command -v mvn >/dev/null || die "mvn not found (apt-get install maven)"
+    command -v mvn >/dev/null || apt_install kafka maven
+    command -v mvn >/dev/null || die "mvn not found after installing maven"
     say "kafka $(kafka_version): resolving jars from Maven Central (cached in ~/.m2) ..."
     local tmp="$CLASSPATH_FILE.tmp" mvnlog="$KDIR/mvn.log"
     if ! mvn -B -q -f "$POM" dependency:build-classpath \

@@ -21,6 +21,29 @@ say()  { printf '[stack] %s\n' "$*"; }
 warn() { printf '[stack] WARNING: %s\n' "$*" >&2; }
 die()  { printf '[stack] ERROR: %s\n' "$*" >&2; exit 1; }
 
+as_root() {
+    if [[ $EUID -eq 0 ]]; then "$@"
+    elif command -v sudo >/dev/null; then sudo "$@"
+    else die "need root (or sudo) for: $*"
+    fi
+}
+
+# apt_install WHAT PACKAGE...: install Debian packages (apt-get update once per run), or die with
+# the end of apt's output. Only Python 3.11 and root are prerequisites: the rest comes from here.
+apt_install() {
+    local what="$1" log="/tmp/cepflow-stack-apt.$$.log"
+    shift
+    say "$what: installing Debian's $* (apt-get) ..."
+    if ! { { [[ -n "${CEPFLOW_STACK_APT_UPDATED:-}" ]] || as_root apt-get update -q; } \
+            && DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -q --no-install-recommends "$@"; } \
+            >"$log" 2>&1; then
+        tail -n 40 "$log" >&2
+        die "apt-get install $* failed (full output: $log)"
+    fi
+    export CEPFLOW_STACK_APT_UPDATED=1
+    rm -f "$log"
+}
+
 # The Python that has confluent_kafka: $PYTHON, else the project venv, else python3.
 resolve_python() {
     if [[ -n "${PYTHON:-}" ]]; then

@@ -24,25 +24,11 @@ have_server() {
         && compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null
 }
 
-as_root() {
-    if [[ $EUID -eq 0 ]]; then "$@"
-    elif command -v sudo >/dev/null; then sudo "$@"
-    else die "need root (or sudo) for: $*"
-    fi
-}
-
 cmd_install() {
     if have_server; then
         return 0
     fi
-    say "postgres: server binaries missing; installing Debian's postgresql (apt-get) ..."
-    local log="/tmp/cepflow-stack-apt.$$.log"
-    if ! { as_root apt-get update -q && DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -q \
-            --no-install-recommends postgresql postgresql-client; } >"$log" 2>&1; then
-        tail -n 40 "$log" >&2
-        die "apt-get install postgresql failed (full output: $log)"
-    fi
-    rm -f "$log"
+    apt_install postgres postgresql postgresql-client
     have_server || die "postgresql installed but pg_ctlcluster/postgres still not found"
     say "postgres: installed $(newest_major | sed 's/^/PostgreSQL /')"
 }
