@@ -14,6 +14,7 @@ import statistics
 import sys
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,9 +22,10 @@ from typing import Any
 
 import orjson
 
+from bench import baseline
 from bench import figures as fig
 from bench.report import machine, table, target_verdicts, versions
-from bench.stack import ROOT, BenchDatabase, delete_topics, log, make_topic, preload
+from bench.stack import PARTITIONS, ROOT, BenchDatabase, delete_topics, log, make_topic, preload
 from bench.workload import ACTION_FRACTION, rules
 from cepflow.receiver import Receiver
 
@@ -160,11 +162,14 @@ class Bench:
         since = time.monotonic()
         self.install(middle)
         big = self.topic("throughput", p["throughput"])
-        log("figure 1: consume-and-parse limit")
+        log("figure 1: consume-and-parse limit, one consumer per partition (and one for all)")
         limits = [fig.consume_limit(big, p["throughput"] + 8) for _ in range(self.args.limit_runs)]
+        single = [fig.consume_limit(big, p["throughput"] + 8, per_partition=False) for _ in range(self.args.limit_runs)]
         self.runs += [{"figure": "limit", "eps": eps} for eps in limits]
+        self.runs += [{"figure": "limit_single_consumer", "eps": eps} for eps in single]
         r["limit_eps"], r["limit_runs"] = statistics.median(limits), len(limits)
-        log(f"limit: {[round(x) for x in limits]} ev/s")
+        r["limit_single_consumer_eps"] = statistics.median(single)
+        log(f"limit: {[round(x) for x in limits]} ev/s per partition, {[round(x) for x in single]} one consumer")
         log(f"figure 2: throughput, {middle:,} rules, {p['throughput']:,} events")
         profile = self.args.profile / "throughput.txt" if self.args.profile else None
         whole = self.drain("throughput", big, p["throughput"], middle, profile=profile)
@@ -192,6 +197,7 @@ class Bench:
         r["scaleout_action_fraction"] = [two.action_fraction for _, two in pairs]
         r["cores_1proc"] = _median_cores([one.cores for one, _ in pairs])
         r["cores_2proc"] = _median_cores([two.cores for _, two in pairs])
+        self.baseline(middle, per, "rules_1000_eps")
         delete_topics([per])
         self.lap("figures 3 (R=middle) and 4", since)
 
@@ -207,11 +213,32 @@ class Bench:
             topic = self.topic(f"rules{size}", p["per_rule_set"])
             r[key] = statistics.median(d.eps for d in self.repeated(
                 lambda: self.drain("rules", topic, p["per_rule_set"], size)))  # noqa: B023 - called at once
+            if size == small:
+                self.baseline(small, topic, key)
             delete_topics([topic])
             self.lap(f"figure 3 (R={size})", since)
         r["rules_10000_over_10"] = r["rules_10000_eps"] / r["rules_10_eps"]
         r["rule_runs"] = {str(size): sum(1 for run in self.runs if run["figure"] == "rules" and run["rules"] == size)
                           for size in p["sizes"]}
+
+    def baseline(self, size: int, topic: str, engine_key: str) -> None:
+        """Figure 1b on a topic the engine drained with `size` rules: the hand-written loop's rate,
+        the engine's ratio to it, and both sides' fires by kind (they must agree).
+        """
+        r, count = self.results, self.p["per_rule_set"]
+        documents = rules(size, self.receiver.url("/fire"))
+        log(f"figure 1b: hand-written baseline, {size:,} rules, {count:,} events")
+        eps, fires = baseline.consume_baseline(topic, count + 2 * PARTITIONS, documents)
+        kinds = {doc["name"]: doc["action"]["body"]["kind"] for doc in documents}
+        label = "10" if size == self.p["sizes"][0] else "1000"
+        engine = next(run["actions_by_kind"] for run in reversed(self.runs)
+                      if run["figure"] == "rules" and run["rules"] == size)
+        r[f"baseline_{label}_eps"] = eps
+        r[f"ratio_to_baseline_{label}"] = r[engine_key] / eps
+        r[f"baseline_{label}_fires_by_kind"] = dict(sorted(Counter(kinds[n] for n in fires.elements()).items()))
+        r[f"engine_{label}_fires_by_kind"] = engine
+        self.runs.append({"figure": "baseline", "rules": size, "eps": eps})
+        log(f"baseline: {eps:,.0f} ev/s; fires {r[f'baseline_{label}_fires_by_kind']} (engine {engine})")
 
     def figure_5_and_7(self) -> None:
         """Steady load with the middle rule set (installed), plus the latency rules."""
@@ -226,6 +253,9 @@ class Bench:
             offered_eps=s.offered_eps, achieved_eps=round(s.achieved_eps),
             latency_p50_ms=fig.pct(s.latencies_ms, 50), latency_p99_ms=fig.pct(s.latencies_ms, 99),
             latency_p99_ms_outside_reloads=fig.pct(s.latencies_outside_reloads_ms, 99),
+            latency_stateful_p50_ms=fig.pct(s.latencies_stateful_ms, 50),
+            latency_stateful_p99_ms=fig.pct(s.latencies_stateful_ms, 99),
+            latency_stateful_samples=len(s.latencies_stateful_ms),
             latency_max_ms=max(s.latencies_ms, default=None), latency_samples=len(s.latencies_ms),
             chain_hop_p50_ms=fig.pct(s.hops_ms, 50), chain_hop_p99_ms=fig.pct(s.hops_ms, 99),
             chain_hop_samples=len(s.hops_ms),
@@ -236,7 +266,8 @@ class Bench:
             steady_fire_actions=s.fire_actions, probes_sent=s.probes_sent, probes_received=s.probes_received,
             catch_up_s=round(s.catch_up_s, 1),
         )
-        self.runs.append({"figure": "steady", "latency_ms": sorted(s.latencies_ms), "chain_hop_ms": sorted(s.hops_ms),
+        self.runs.append({"figure": "steady", "latency_ms": sorted(s.latencies_ms),
+                          "latency_stateful_ms": sorted(s.latencies_stateful_ms), "chain_hop_ms": sorted(s.hops_ms),
                           "api_script_ms": sorted(s.script_ms), "reloads": s.reloads})
         log(f"{s.probes_received} of {s.probes_sent} probes back ({s.catch_up_s:.1f} s after the load);"
             f" latency p50/p99/max {r['latency_p50_ms']}/{r['latency_p99_ms']}/{r['latency_max_ms']} ms,"

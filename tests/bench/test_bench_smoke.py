@@ -22,7 +22,8 @@ REQUIRED = [
     "limit_eps", "throughput_eps", "ratio_to_limit", "rules_10_eps", "rules_1000_eps", "rules_10000_eps",
     "rules_10000_over_10", "scaleout_ratio", "latency_p50_ms", "latency_p99_ms", "latency_max_ms",
     "chain_hop_p50_ms", "chain_hop_p99_ms", "api_script_p50_ms", "api_script_p99_ms", "peak_rss_mb_1m_keys",
-    "hot_reload_s",
+    "hot_reload_s", "limit_single_consumer_eps", "baseline_10_eps", "baseline_1000_eps", "ratio_to_baseline_10",
+    "ratio_to_baseline_1000", "latency_stateful_p50_ms", "latency_stateful_p99_ms",
 ]
 
 
@@ -53,9 +54,10 @@ def test_every_figure_is_measured_and_reported(stack: None, tmp_path: Path, caps
     assert results["peak_rss_1m_basis"].startswith("EXTRAPOLATED")
     assert {"cpu", "cores", "memory_gib"} <= set(results["machine"])
     assert {"python", "bytewax", "kafka", "postgres"} <= set(results["versions"])
-    assert len(results["targets"]) == 8 and results["date"]
+    assert len(results["targets"]) == 9 and results["date"]
+    assert isinstance(results["baseline_10_fires_by_kind"], dict) and "engine_1000_fires_by_kind" in results
     figures = {run["figure"] for run in results["runs"]}
-    assert {"limit", "throughput", "rules", "scaleout", "steady", "memory"} <= figures
+    assert {"limit", "limit_single_consumer", "baseline", "throughput", "rules", "scaleout", "steady", "memory"} <= figures
     assert [len(r["reloads"]) for r in results["runs"] if r["figure"] == "steady"] == [3]
     assert {"engines", "broker", "machine"} <= set(results["cores_2proc"])
     assert results["cores_throughput"]["engines"] > 0
