@@ -28,6 +28,7 @@ lint: venv
 
 ## Run the whole test suite against a real local Kafka and PostgreSQL (after the lint checks).
 test: venv lint
+	stack/browser.sh install
 	CEPFLOW_REQUIRE_STACK=1 stack/with-stack $(VENV)/bin/python -m pytest -q -ra $(PYTEST_ARGS)
 
 ## The benchmark of BENCH.md (add ARGS=--quick for a small-scale run).
