@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from cepflow.resources import get_resources
+from cepflow.resources import Resources, get_resources
 from dataflow.rules.model import RuleSpec
 from dataflow.runtime import CompiledRule, idempotency_key
 from dataflow.types import ChainInfo, Execution
@@ -35,7 +35,7 @@ def _execution(rule: CompiledRule, payload: dict[str, Any], met: bool, dry_run: 
 
 
 def _trigger_in(session: Session, ref: str, payload: dict[str, Any], executed_by: str,
-                dry_run: bool) -> dict[str, Any]:
+                dry_run: bool, resources: Resources) -> dict[str, Any]:
     started = time.monotonic()
     stored = RuleRepository(session).get(ref)
     if stored is None:
@@ -44,7 +44,6 @@ def _trigger_in(session: Session, ref: str, payload: dict[str, Any], executed_by
     met = rule.where(payload)
     explain = rule.where.explain(payload)
     execution = _execution(rule, payload, met, dry_run, explain)
-    resources = get_resources()
     deadline = time.monotonic() + resources.settings.action_deadline_s
     rows = resources.pipeline.execute(execution, rule.spec.actions, by=executed_by, deadline=deadline,
                                       session=session)
@@ -66,13 +65,16 @@ def manual_trigger(
     executed_by: str = "cli",
     session: Session | None = None,
     dry_run: bool = False,
+    resources: Resources | None = None,
 ) -> dict[str, Any]:
     """Result `{status, condition_met, duration_ms, references, explain}`; one exec_logs row.
 
     With a `session`, the row is written in the caller's transaction (the caller commits);
-    without one, a session is opened, committed and closed here.
+    without one, a session is opened, committed and closed here. `resources` default to this
+    process's (the HTTP API passes those it was built with).
     """
+    resources = resources or get_resources()
     if session is not None:
-        return _trigger_in(session, rule, payload or {}, executed_by, dry_run)
-    with unit_of_work(get_resources().sessions) as own:
-        return _trigger_in(own, rule, payload or {}, executed_by, dry_run)
+        return _trigger_in(session, rule, payload or {}, executed_by, dry_run, resources)
+    with unit_of_work(resources.sessions) as own:
+        return _trigger_in(own, rule, payload or {}, executed_by, dry_run, resources)

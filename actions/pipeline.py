@@ -1,6 +1,6 @@
 """What happens to an `Execution`, start to finish — the action topology in one place:
 
-    dedup + lock (exec log; rule and group — one statement) -> for each action: template
+    dedup + lock (exec log; rule and group — one statement) -> silences -> for each action: template
       -> execute (+retry) -> dead-letter what failed
       -> record one exec_logs row (+ skipped rows of chain targets)
 
@@ -71,6 +71,7 @@ def log_row(
     actions: Sequence[dict[str, Any]] = (),
     error: str | None = None,
     explain: list[dict[str, Any]] | None = None,
+    silence_id: str | None = None,
 ) -> dict[str, Any]:
     """One `exec_logs` row (RULES.md §7)."""
     references: dict[str, Any] = {
@@ -88,6 +89,8 @@ def log_row(
         references["window"] = [execution.window_start, execution.window_end]
     if explain is not None:
         references["explain"] = explain
+    if silence_id is not None:
+        references["silence_id"] = silence_id
     return {
         "rule_id": execution.rule_id,
         "rule_name": execution.rule_name,
@@ -150,7 +153,10 @@ class ActionPipeline:
         producer: Callable[[], ReliableProducer],
         rules: Callable[[], RuleSet],
         config: PipelineConfig,
+        silenced: Callable[[str, dict[str, Any]], str | None] = lambda rule_id, group: None,
     ) -> None:
+        """`silenced(rule_id, group)` names the silence muting an execution now, or None."""
+        self._silenced = silenced
         self._sessions = sessions
         self._registry = registry
         self._producer = producer
@@ -217,6 +223,8 @@ class ActionPipeline:
             rows = [log_row(execution, "skipped", executed_by=by, reason="locked")]
         elif actions is None:
             rows = [log_row(execution, "skipped", executed_by=by, reason="rule_inactive")]
+        elif (silence := self._silenced(execution.rule_id, execution.group)) is not None:
+            rows = [log_row(execution, "skipped", executed_by=by, reason="silenced", silence_id=silence)]
         else:
             rows = self._act(execution, actions, by, deadline, started)
         logs.insert(rows)

@@ -86,12 +86,28 @@ def parse_records(values: Iterable[bytes]) -> list[DeadLetterRecord]:
     return records
 
 
-def redrive(resources: Resources, rule: str | None = None, since_ms: int | None = None) -> list[dict[str, Any]]:
-    """Re-send the selected dead letters; returns one summary per dead letter considered."""
+def read_dead_letters(resources: Resources) -> list[DeadLetterRecord]:
+    """Every readable dead letter of the action dead-letter topic, oldest first."""
     settings = resources.settings
-    records = parse_records(read_all(settings.brokers, settings.action_dead_letter_topic))
+    return parse_records(read_all(settings.brokers, settings.action_dead_letter_topic))
+
+
+def redrive(
+    resources: Resources,
+    rule: str | None = None,
+    since_ms: int | None = None,
+    action_ids: set[str] | None = None,
+    by: str | None = None,
+) -> list[dict[str, Any]]:
+    """Re-send the selected dead letters; returns one summary per dead letter considered.
+
+    `action_ids` narrows the selection to those actions; `by` (who asked) goes into the rows'
+    references as `redriven_by`.
+    """
+    records = read_dead_letters(resources)
     summaries = []
-    for record in (r for r in records if r.selected(rule, since_ms)):
+    selected = (r for r in records if r.selected(rule, since_ms) and (action_ids is None or r.action_id in action_ids))
+    for record in selected:
         # Read per record, not once up front: the topic may hold one action twice (a replay).
         with resources.sessions() as session:
             attempts = ExecLogRepository(session).statuses_by_key_prefix(redrive_prefix(record.action_id))
@@ -99,7 +115,7 @@ def redrive(resources: Resources, rule: str | None = None, since_ms: int | None 
         if key is None:
             summaries.append({"action_id": record.action_id, "status": "already delivered"})
         else:
-            summaries.append(_resend(resources, record, key))
+            summaries.append(_resend(resources, record, key, by))
     return summaries
 
 
@@ -116,7 +132,7 @@ def next_redrive_key(action_id: str, attempts: Mapping[str, str]) -> str | None:
     return f"{redrive_prefix(action_id)}{len(attempts) + 1}"
 
 
-def _resend(resources: Resources, record: DeadLetterRecord, key: str) -> dict[str, Any]:
+def _resend(resources: Resources, record: DeadLetterRecord, key: str, by: str | None) -> dict[str, Any]:
     started = time.monotonic()
     run = record.run(started + resources.settings.action_deadline_s)
     action = render_action(ACTION.validate_python(record.raw["action"]), record.raw["context"])
@@ -124,7 +140,9 @@ def _resend(resources: Resources, record: DeadLetterRecord, key: str) -> dict[st
     status = "success" if outcome.ok else "fail"
     summary = {"type": action.type, "ok": outcome.ok, "status_code": outcome.status_code,
                "attempts": outcome.attempts, "error": outcome.error, **outcome.summary}
-    references = {"redrive_of": record.action_id, "actions": [summary]}
+    references: dict[str, Any] = {"redrive_of": record.action_id, "actions": [summary]}
+    if by is not None:
+        references["redriven_by"] = by
     row = {
         "rule_id": record.raw["rule_id"], "rule_name": record.raw["rule"], "rule_version": None,
         "status": status, "reason": None, "duration_ms": (time.monotonic() - started) * 1000,

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.models.base import Base, CreatedAt, one_of
 
-SCRIPT_API_ACTIONS = ("create", "update")
+SCRIPT_API_ACTIONS = ("create", "update", "delete")
 
 
 class ScriptApiRevision(CreatedAt, Base):

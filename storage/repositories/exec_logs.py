@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import exists, inspect, select
+from sqlalchemy import exists, func, inspect, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -61,13 +61,17 @@ class ExecLogRepository:
         chain_id: str | None = None,
         since: datetime | None = None,
         limit: int = 100,
+        until: datetime | None = None,
+        group: Mapping[str, Any] | None = None,
     ) -> list[ExecLog]:
         """The newest `limit` rows matching every filter given, newest first.
 
-        `since` must carry a time zone: a naive one would be read in the server's zone.
+        `since` (inclusive) and `until` (exclusive) must carry a time zone: a naive one would be
+        read in the server's zone. `group` matches rows whose group holds at least those values.
         """
-        if since is not None and since.tzinfo is None:
-            raise ValueError("`since` must be timezone-aware, e.g. datetime.now(UTC)")
+        for name, moment in (("since", since), ("until", until)):
+            if moment is not None and moment.tzinfo is None:
+                raise ValueError(f"`{name}` must be timezone-aware, e.g. datetime.now(UTC)")
         stmt = select(ExecLog)
         if rule_id is not None:
             stmt = stmt.where(ExecLog.rule_id == uuid.UUID(str(rule_id)))
@@ -77,8 +81,24 @@ class ExecLogRepository:
             stmt = stmt.where(ExecLog.chain_id == chain_id)
         if since is not None:
             stmt = stmt.where(ExecLog.created_at >= since)
+        if until is not None:
+            stmt = stmt.where(ExecLog.created_at < until)
+        if group:
+            stmt = stmt.where(ExecLog.group_key.contains(dict(group)))
         stmt = stmt.order_by(ExecLog.created_at.desc(), ExecLog.id.desc()).limit(limit)
         return list(self.session.scalars(stmt))
+
+    def fire_stats(self, since: datetime) -> dict[uuid.UUID, tuple[datetime | None, int]]:
+        """`{rule id: (last fire, fires since `since`)}`; a fire is a row whose actions ran
+        (`success` or `fail`). Rules that never fired are absent."""
+        fired = ExecLog.status.in_(("success", "fail"))
+        stmt = (
+            select(ExecLog.rule_id, func.max(ExecLog.created_at),
+                   func.count().filter(ExecLog.created_at >= since))
+            .where(fired, ExecLog.rule_id.is_not(None))
+            .group_by(ExecLog.rule_id)
+        )
+        return {rule_id: (last, count) for rule_id, last, count in self.session.execute(stmt)}
 
     def statuses_by_key_prefix(self, prefix: str) -> dict[str, str]:
         """`{idempotency key: status}` of the rows whose key starts with `prefix` (redrive attempts)."""

@@ -64,6 +64,16 @@ class ScriptApiRepository:
         """The API whose id or name is `ref`, or None."""
         return find_by_ref(self.session, ScriptApi, ref, lock=False)
 
+    def delete(self, ref: str | uuid.UUID, changed_by: str) -> None:
+        """Remove the API; its history stays, closed by a `delete` revision with its last spec."""
+        api = find_by_ref(self.session, ScriptApi, ref, lock=True)
+        if api is None:
+            raise NotFound("script API", ref, "list the stored script APIs for its id or name")
+        api.version += 1
+        self._record(api, "delete", [], changed_by)
+        self.session.delete(api)
+        self.session.flush()
+
     def list(self) -> builtins.list[ScriptApi]:
         """All script APIs, by name."""
         return builtins.list(self.session.scalars(select(ScriptApi).order_by(ScriptApi.name)))
