@@ -105,8 +105,9 @@ def serve(host: str, port: int) -> None:
     import uvicorn
 
     from cepflow.api import create_app
+    from cepflow.console import console_app
 
-    uvicorn.run(create_app(get_settings()), host=host, port=port, log_level="info")
+    uvicorn.run(create_app(get_settings(), console=console_app()), host=host, port=port, log_level="info")
 
 
 @main.command()
