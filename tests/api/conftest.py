@@ -22,7 +22,7 @@ from storage.models import Silence
 from storage.repositories.tokens import TokenRepository
 from storage.uow import unit_of_work
 from tests.integration.conftest import database, kafka, sessions, stack  # noqa: F401 - fixtures
-from tests.integration.harness import StackEnv
+from tests.integration.harness import EngineProcess, StackEnv
 
 pytestmark = pytest.mark.integration
 
@@ -106,3 +106,10 @@ def hot_rule(name: str, receiver: Receiver, **extra: Any) -> dict[str, Any]:
     """value > 90, grouped by host, one webhook to the receiver."""
     return {"name": name, "where": {"field": "value", "op": "gt", "value": 90}, "group_by": ["host"],
             "action": {"endpoint": receiver.url("/hook"), "body": {"host": "{{ event.host }}"}}, **extra}
+
+
+@pytest.fixture()
+def engine(stack: StackEnv, tmp_path) -> Iterator[EngineProcess]:  # noqa: ANN001, F811
+    proc = EngineProcess(stack, tmp_path)
+    yield proc
+    proc.stop()
