@@ -4,20 +4,16 @@ from __future__ import annotations
 
 import pytest
 from alembic.autogenerate import compare_metadata
-from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
-from storage.migrate import SCRIPT_LOCATION, current
+from storage.migrate import SCRIPT_LOCATION, current, heads
 from storage.models import Base
 
 
 @pytest.mark.integration
 def test_database_is_at_head(engine: Engine, database_url: str) -> None:
-    config = Config()
-    config.set_main_option("script_location", str(SCRIPT_LOCATION))
-    [head] = ScriptDirectory.from_config(config).get_heads()  # one line of migrations, no branches
+    [head] = heads()  # one line of migrations, no branches
     assert current(database_url) == head
 
 
