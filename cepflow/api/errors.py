@@ -6,6 +6,7 @@ is turned into the 400 the original system answered); unknown things are 404, na
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -35,6 +36,11 @@ class ApiError(Exception):
 def bad_input(field: str, message: str) -> ApiError:
     """A 400 about one field."""
     return ApiError(400, f"{field}: {message}", [{"field": field, "message": message}])
+
+
+def error_body(detail: str, errors: list[dict[str, Any]] | None = None) -> bytes:
+    """The error shape as bytes, for answers sent below FastAPI (the body-size middleware)."""
+    return json.dumps({"detail": detail, "errors": errors or []}).encode()
 
 
 def _answer(status: int, detail: str, errors: list[dict[str, Any]] | None = None,

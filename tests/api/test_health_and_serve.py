@@ -78,3 +78,24 @@ def test_cepflow_serve_answers_health_and_docs(stack: StackEnv):
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_bodies_over_the_limit_are_refused_declared_or_streamed(stack: StackEnv):
+    settings = stack.settings().model_copy(update={"api_max_body_bytes": 1000})
+    resources = Resources(settings)
+    try:
+        with TestClient(create_app(settings, resources=resources)) as client:
+            big = b'{"payload": {"x": "' + b"a" * 2000 + b'"}}'
+            declared = client.post("/rules/x/trigger", content=big, headers={"Content-Type": "application/json"})
+            assert declared.status_code == 413 and declared.json()["errors"] == [{"field": "body", "message": "too large"}]
+
+            def chunks():  # no Content-Length: the size is only found while reading
+                yield big[:800]
+                yield big[800:]
+
+            streamed = client.post("/rules/x/trigger", content=chunks(), headers={"Content-Type": "application/json"})
+            assert streamed.status_code == 413
+            small = client.post("/rules/x/trigger", json={"payload": {}})
+            assert small.status_code == 401  # under the limit: on to the token check
+    finally:
+        close_resources(resources)
