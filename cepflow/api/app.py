@@ -6,6 +6,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp
 
 from cepflow.api.errors import install_error_handlers
+from cepflow.api.limits import BodyLimit
 from cepflow.api.routes import ROUTERS
 from cepflow.resources import Resources
 from cepflow.settings import Settings
@@ -27,6 +28,7 @@ def create_app(settings: Settings, *, resources: Resources | None = None, consol
     )
     app.state.resources = resources or Resources(settings)
     install_error_handlers(app)
+    app.add_middleware(BodyLimit, max_bytes=settings.api_max_body_bytes)
     for router in ROUTERS:
         app.include_router(router)
     if console is not None:

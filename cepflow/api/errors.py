@@ -6,6 +6,8 @@ is turned into the 400 the original system answered); unknown things are 404, na
 
 from __future__ import annotations
 
+import json
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -15,6 +17,8 @@ from starlette.exceptions import HTTPException
 
 from dataflow.rules.errors import RuleFileError
 from storage.errors import Conflict, InvalidSpec, NotFound, StorageError
+
+log = logging.getLogger(__name__)
 
 # Where a request-validation location starts: the part of the request, not a field.
 _REQUEST_PARTS = ("body", "query", "path", "header")
@@ -32,6 +36,11 @@ class ApiError(Exception):
 def bad_input(field: str, message: str) -> ApiError:
     """A 400 about one field."""
     return ApiError(400, f"{field}: {message}", [{"field": field, "message": message}])
+
+
+def error_body(detail: str, errors: list[dict[str, Any]] | None = None) -> bytes:
+    """The error shape as bytes, for answers sent below FastAPI (the body-size middleware)."""
+    return json.dumps({"detail": detail, "errors": errors or []}).encode()
 
 
 def _answer(status: int, detail: str, errors: list[dict[str, Any]] | None = None,
@@ -73,8 +82,15 @@ def _http(_: Request, exc: Exception) -> JSONResponse:
     return _answer(exc.status_code, str(exc.detail), headers=getattr(exc, "headers", None))
 
 
+def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+    """A bug or an outage (database, Kafka): 500, logged with its traceback, no internals sent."""
+    log.error("unhandled error in the API", exc_info=exc)
+    return _answer(500, f"internal error ({type(exc).__name__}); the server log has the details")
+
+
 def install_error_handlers(app: FastAPI) -> None:
-    """Answer every known error with the one shape above."""
+    """Answer every error with the one shape above."""
+    app.add_exception_handler(Exception, _unexpected)
     app.add_exception_handler(RequestValidationError, _request_invalid)
     app.add_exception_handler(RuleFileError, _rule_file)
     app.add_exception_handler(NotFound, _storage)

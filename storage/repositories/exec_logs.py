@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from storage.errors import InvalidRow
 from storage.locks import try_advisory_xact_lock
-from storage.models import EXEC_STATUSES, ExecLog
+from storage.models import EXEC_STATUSES, ExecLog, Rule
 
 FIELDS = frozenset(inspect(ExecLog).column_attrs.keys())
 REQUIRED = frozenset({"rule_name", "status", "executed_by", "idempotency_key"})
@@ -89,16 +89,19 @@ class ExecLogRepository:
         return list(self.session.scalars(stmt))
 
     def fire_stats(self, since: datetime) -> dict[uuid.UUID, tuple[datetime | None, int]]:
-        """`{rule id: (last fire, fires since `since`)}`; a fire is a row whose actions ran
-        (`success` or `fail`). Rules that never fired are absent."""
+        """`{rule id: (last fire or None, fires since `since`)}` for every stored rule; a fire is a
+        row whose actions ran (`success` or `fail`).
+
+        Two correlated subqueries per rule, each an index range on (rule_id, created_at), so the
+        cost follows the number of rules and recent fires, not the size of the log.
+        """
         fired = ExecLog.status.in_(("success", "fail"))
-        stmt = (
-            select(ExecLog.rule_id, func.max(ExecLog.created_at),
-                   func.count().filter(ExecLog.created_at >= since))
-            .where(fired, ExecLog.rule_id.is_not(None))
-            .group_by(ExecLog.rule_id)
-        )
-        return {rule_id: (last, count) for rule_id, last, count in self.session.execute(stmt)}
+        last = (select(ExecLog.created_at).where(ExecLog.rule_id == Rule.id, fired)
+                .order_by(ExecLog.created_at.desc()).limit(1).correlate(Rule).scalar_subquery())
+        recent = (select(func.count()).select_from(ExecLog)
+                  .where(ExecLog.rule_id == Rule.id, fired, ExecLog.created_at >= since)
+                  .correlate(Rule).scalar_subquery())
+        return {rule_id: (at, count) for rule_id, at, count in self.session.execute(select(Rule.id, last, recent))}
 
     def statuses_by_key_prefix(self, prefix: str) -> dict[str, str]:
         """`{idempotency key: status}` of the rows whose key starts with `prefix` (redrive attempts)."""

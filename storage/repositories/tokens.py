@@ -15,6 +15,8 @@ from storage.models import TOKEN_ROLES, ApiToken
 from storage.repositories._documents import parse_uuid
 
 SECRET_PREFIX = "cfp_"
+# Identities the engine writes itself as `executed_by` (RULES.md §7): a token must not pose as them.
+RESERVED_NAMES = frozenset({"stream", "redrive", "cli"})
 
 
 def hash_secret(secret: str) -> str:
@@ -31,8 +33,12 @@ class TokenRepository:
 
     def create(self, name: str, role: str, created_by: str) -> tuple[ApiToken, str]:
         """A new token and its secret; the secret is not stored and cannot be shown again."""
-        if not name.strip():
-            raise InvalidSpec("token `name` must not be empty: it is the caller's identity in the logs")
+        if not name.strip() or name != name.strip():
+            raise InvalidSpec("token `name` must be non-empty, without surrounding spaces: it is the caller's"
+                              " identity in the logs")
+        if name in RESERVED_NAMES or ":" in name:
+            raise InvalidSpec(f"token `name` {name!r} would pose as the engine in `executed_by`"
+                              f" ({', '.join(sorted(RESERVED_NAMES))}, chain:<rule>); choose another")
         if role not in TOKEN_ROLES:
             raise InvalidSpec(f"token `role` {role!r} is not one of {list(TOKEN_ROLES)}")
         if self.session.scalar(select(ApiToken.id).where(ApiToken.name == name)) is not None:

@@ -13,14 +13,16 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import delete
 
 from cepflow.api import create_app
 from cepflow.receiver import Receiver
 from cepflow.resources import Resources
+from storage.models import Silence
 from storage.repositories.tokens import TokenRepository
 from storage.uow import unit_of_work
 from tests.integration.conftest import database, kafka, sessions, stack  # noqa: F401 - fixtures
-from tests.integration.harness import StackEnv
+from tests.integration.harness import EngineProcess, StackEnv
 
 pytestmark = pytest.mark.integration
 
@@ -71,9 +73,16 @@ def unique() -> str:
     return uuid.uuid4().hex[:8]
 
 
+def _drop_silences(resources: Resources) -> None:
+    """Silences of the test database: a group silence left behind would mute other tests' rules."""
+    with unit_of_work(resources.sessions) as session:
+        session.execute(delete(Silence))
+
+
 @pytest.fixture()
 def api(stack: StackEnv, unique: str) -> Iterator[Api]:  # noqa: F811 - the imported fixture
     resources = Resources(stack.settings())
+    _drop_silences(resources)
     tokens: dict[str, str] = {}
     names: dict[str, str] = {}
     with unit_of_work(resources.sessions) as session:
@@ -83,6 +92,7 @@ def api(stack: StackEnv, unique: str) -> Iterator[Api]:  # noqa: F811 - the impo
             tokens[role] = repo.create(names[role], role, "pytest")[1]
     with TestClient(create_app(resources.settings, resources=resources)) as client:
         yield Api(client, tokens, names, resources)
+    _drop_silences(resources)
     close_resources(resources)
 
 
@@ -96,3 +106,10 @@ def hot_rule(name: str, receiver: Receiver, **extra: Any) -> dict[str, Any]:
     """value > 90, grouped by host, one webhook to the receiver."""
     return {"name": name, "where": {"field": "value", "op": "gt", "value": 90}, "group_by": ["host"],
             "action": {"endpoint": receiver.url("/hook"), "body": {"host": "{{ event.host }}"}}, **extra}
+
+
+@pytest.fixture()
+def engine(stack: StackEnv, tmp_path) -> Iterator[EngineProcess]:  # noqa: ANN001, F811
+    proc = EngineProcess(stack, tmp_path)
+    yield proc
+    proc.stop()

@@ -10,7 +10,9 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from cepflow.cli import main
+from storage.errors import InvalidSpec
 from storage.models import ApiToken
+from storage.repositories.tokens import TokenRepository
 from tests.api.conftest import Api
 
 OPEN = {"/health", "/health/ready"}
@@ -123,3 +125,14 @@ def test_cli_creates_lists_and_revokes_tokens(api: Api, unique: str, monkeypatch
         assert bad.exit_code == 2
     finally:
         get_settings.cache_clear()
+
+
+def test_a_token_cannot_pose_as_the_engine(api: Api):
+    for name in ("stream", "redrive", "cli"):
+        answer = api.post("/tokens", json={"name": name, "role": "admin"})
+        assert answer.status_code == 400 and "pose as the engine" in answer.json()["detail"], name
+    # the CLI has no name pattern: the repository refuses them as well
+    with api.resources.sessions() as session:
+        for name in ("chain:web-cpu-hot", " padded", "", "stream"):
+            with pytest.raises(InvalidSpec):
+                TokenRepository(session).create(name, "admin", "pytest")

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from cepflow.api.deps import resources
+from storage.migrate import heads as migration_heads
 
 router = APIRouter(tags=["health"])
 
@@ -23,14 +24,7 @@ def health() -> dict[str, str]:
 @router.get("/health/ready")
 def ready(request: Request) -> JSONResponse:
     """200 when PostgreSQL answers and holds the newest schema; 503 with the reason otherwise."""
-    from alembic.script import ScriptDirectory
-    from alembic.config import Config
-
-    from storage.migrate import SCRIPT_LOCATION
-
-    config = Config()
-    config.set_main_option("script_location", str(SCRIPT_LOCATION))
-    heads = set(ScriptDirectory.from_config(config).get_heads())
+    heads = migration_heads()
     try:
         with resources(request).sessions() as session:
             current = set(session.execute(text("SELECT version_num FROM alembic_version")).scalars())
