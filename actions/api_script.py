@@ -117,3 +117,19 @@ class ApiScriptExecutor:
             summary=summary,
             duration_ms=duration_ms,
         )
+
+
+def run_once(api: Any, params: Any, input: Any, executed_by: str) -> dict[str, Any]:
+    """Run a stored script API once, outside the engine (`cepflow apis run`, the HTTP API's test
+    run): `{output, logs, error, references}`. A cold runner per call: test runs are rare.
+    """
+    from actions.script_runner import ScriptLimits, ScriptRunner
+
+    runner = ScriptRunner(warm=0)
+    try:
+        result = runner.run(api.source, params, input, {"executed_by": executed_by},
+                            ScriptLimits(api.timeout_ms / 1000, api.memory_mb))
+    finally:
+        runner.close()
+    return {"output": result.output, "logs": result.logs, "error": result.error,
+            "references": script_references(api, result)}

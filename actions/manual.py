@@ -75,7 +75,8 @@ def run_manual_trigger(
     """Result `{status, condition_met, duration_ms, references, explain}`; one exec_logs row.
 
     With a `session`, the row is written in the caller's transaction (the caller commits);
-    without one, a session is opened, committed and closed here.
+    without one, a session is opened, committed and closed here. `resources` are the caller's
+    process's (`cepflow.triggers.manual_trigger` binds this process's; the HTTP API passes its own).
     """
     if session is not None:
         return _trigger_in(resources, session, rule, payload or {}, executed_by, dry_run)

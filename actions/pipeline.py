@@ -1,6 +1,6 @@
 """What happens to an `Execution`, start to finish — the action topology in one place:
 
-    dedup + lock (exec log; rule and group — one statement) -> for each action: template
+    dedup + lock (exec log; rule and group — one statement) -> silences -> for each action: template
       -> execute (+retry) -> dead-letter what failed
       -> record one exec_logs row (+ skipped rows of chain targets)
 
@@ -75,6 +75,7 @@ def log_record(
     actions: Sequence[dict[str, Any]] = (),
     error: str | None = None,
     explain: list[dict[str, Any]] | None = None,
+    silence_id: str | None = None,
 ) -> ExecLogRecord:
     """The `exec_logs` record of an execution (RULES.md §7)."""
     references: dict[str, Any] = {
@@ -92,6 +93,8 @@ def log_record(
         references["window"] = [execution.window_start, execution.window_end]
     if explain is not None:
         references["explain"] = explain
+    if silence_id is not None:
+        references["silence_id"] = silence_id
     return ExecLogRecord(
         rule_id=execution.rule_id,
         rule_name=execution.rule_name,
@@ -152,7 +155,10 @@ class ActionPipeline:
         producer: Callable[[], ReliableProducer],
         rules: Callable[[], RuleSet],
         config: PipelineConfig,
+        silenced: Callable[[str, dict[str, Any]], str | None] = lambda rule_id, group: None,
     ) -> None:
+        """`silenced(rule_id, group)` names the silence muting an execution now, or None."""
+        self._silenced = silenced
         self._sessions = sessions
         self._registry = registry
         self._producer = producer
@@ -220,6 +226,8 @@ class ActionPipeline:
             rows = [log_record(execution, "skipped", executed_by=by, reason=SkipReason.LOCKED)]
         elif actions is None:
             rows = [log_record(execution, "skipped", executed_by=by, reason=SkipReason.RULE_INACTIVE)]
+        elif (silence := self._silenced(execution.rule_id, execution.group)) is not None:
+            rows = [log_record(execution, "skipped", executed_by=by, reason=SkipReason.SILENCED, silence_id=silence)]
         else:
             rows = self._act(execution, actions, by, deadline, started)
         logs.insert(rows)

@@ -88,12 +88,28 @@ def parse_records(values: Iterable[bytes]) -> list[DeadLetterRecord]:
     return records
 
 
-def redrive(resources: ActionDeps, rule: str | None = None, since_ms: int | None = None) -> list[dict[str, Any]]:
-    """Re-send the selected dead letters; returns one summary per dead letter considered."""
+def read_dead_letters(resources: ActionDeps) -> list[DeadLetterRecord]:
+    """Every readable dead letter of the action dead-letter topic, oldest first."""
     settings = resources.settings
-    records = parse_records(read_all(settings.brokers, settings.action_dead_letter_topic))
+    return parse_records(read_all(settings.brokers, settings.action_dead_letter_topic))
+
+
+def redrive(
+    resources: ActionDeps,
+    rule: str | None = None,
+    since_ms: int | None = None,
+    action_ids: set[str] | None = None,
+    by: str | None = None,
+) -> list[dict[str, Any]]:
+    """Re-send the selected dead letters; returns one summary per dead letter considered.
+
+    `action_ids` narrows the selection to those actions; `by` (who asked) goes into the rows'
+    references as `redriven_by`.
+    """
+    records = read_dead_letters(resources)
     summaries = []
-    for record in (r for r in records if r.selected(rule, since_ms)):
+    selected = (r for r in records if r.selected(rule, since_ms) and (action_ids is None or r.action_id in action_ids))
+    for record in selected:
         # Read per record, not once up front: the topic may hold one action twice (a replay).
         with resources.sessions() as session:
             attempts = ExecLogRepository(session).statuses_by_key_prefix(redrive_prefix(record.action_id))
@@ -101,7 +117,7 @@ def redrive(resources: ActionDeps, rule: str | None = None, since_ms: int | None
         if key is None:
             summaries.append({"action_id": record.action_id, "status": "already delivered"})
         else:
-            summaries.append(_resend(resources, record, key))
+            summaries.append(_resend(resources, record, key, by))
     return summaries
 
 
@@ -119,13 +135,15 @@ def next_redrive_key(action_id: str, attempts: Mapping[str, str]) -> str | None:
     return f"{redrive_prefix(action_id)}{len(attempts) + 1}"
 
 
-def _resend(resources: ActionDeps, record: DeadLetterRecord, key: str) -> dict[str, Any]:
+def _resend(resources: ActionDeps, record: DeadLetterRecord, key: str, by: str | None) -> dict[str, Any]:
     started = time.monotonic()
     run = record.run(started + resources.settings.action_deadline_s)
     action = render_action(ACTION.validate_python(record.raw["action"]), record.raw["context"])
     outcome = resources.registry.execute(action, run)
     status: LogStatus = "success" if outcome.ok else "fail"
-    references = {"redrive_of": record.action_id, "actions": [action_summary(action.type, outcome)]}
+    references: dict[str, Any] = {"redrive_of": record.action_id, "actions": [action_summary(action.type, outcome)]}
+    if by is not None:
+        references["redriven_by"] = by
     row = ExecLogRecord(
         rule_id=record.raw["rule_id"], rule_name=record.raw["rule"], status=status,
         duration_ms=(time.monotonic() - started) * 1000,

@@ -17,6 +17,7 @@ import orjson
 from cepflow.cli_actions import actions
 from cepflow.cli_apis import apis
 from cepflow.cli_rules import rules
+from cepflow.cli_tokens import tokens
 from cepflow.settings import ConfigError, get_settings
 from cepflow.userio import fail, open_sessions, parse_since, print_json
 
@@ -33,6 +34,7 @@ def main() -> None:
 main.add_command(rules)
 main.add_command(apis)
 main.add_command(actions)
+main.add_command(tokens)
 
 
 @main.group()
@@ -93,6 +95,19 @@ def run(recovery_dir: Path, snapshot_interval: int, workers: int, process_id: in
     if process_id is not None:
         args += ["-i", str(process_id), "-a", str(addresses)]
     os.execv(sys.executable, args)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True)
+def serve(host: str, port: int) -> None:
+    """Serve the HTTP API (OpenAPI at /docs); every endpoint but /health needs a token."""
+    import uvicorn
+
+    from cepflow.api import create_app
+    from cepflow.console import console_app
+
+    uvicorn.run(create_app(get_settings(), console=console_app()), host=host, port=port, log_level="info")
 
 
 @main.command()

@@ -73,8 +73,7 @@ def _json_option(value: str, name: str) -> Any:
 @click.option("--input", "input_", default="{}", help="JSON value passed as `input`.")
 def run(ref: str, params: str, input_: str) -> None:
     """Run a script API once, outside the engine, and print {output, logs, references}."""
-    from actions.api_script import script_references
-    from actions.script_runner import ScriptLimits, ScriptRunner
+    from actions.api_script import run_once
     from storage.repositories.script_apis import ScriptApiRepository
 
     with open_sessions()() as session:
@@ -83,11 +82,4 @@ def run(ref: str, params: str, input_: str) -> None:
             fail("API definition not found")
         if api.type != "script":
             fail("API is not a script type")
-    runner = ScriptRunner(warm=0)
-    try:
-        result = runner.run(api.source, _json_option(params, "--params"), _json_option(input_, "--input"),
-                            {"executed_by": "cli"}, ScriptLimits(api.timeout_ms / 1000, api.memory_mb))
-    finally:
-        runner.close()
-    print_json({"output": result.output, "logs": result.logs, "error": result.error,
-                "references": script_references(api, result)})
+    print_json(run_once(api, _json_option(params, "--params"), _json_option(input_, "--input"), "cli"))

@@ -4,6 +4,8 @@ Migrates the database, applies `examples/demo/rules.yaml`, starts the engine as 
 (`python -m bytewax.run cepflow.flow:flow` with recovery), produces `examples/demo/events.jsonl`
 (bad lines included), shows the webhooks a local receiver got, the execution-log rows and the
 dead letters, then stops the engine. Each run uses fresh topics so runs never see each other.
+Last it starts the web console (`cepflow serve`) and prints its address and an admin token: in
+a terminal it stays up until Ctrl-C; without one (CI) it is checked to answer, then stopped.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -24,6 +27,7 @@ from cepflow.receiver import Receiver
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "examples" / "demo"
 EXPECTED_WEBHOOKS = 4
+CONSOLE_PORT = int(os.environ.get("CEPFLOW_DEMO_CONSOLE_PORT", "8080"))
 
 
 def _env(run: str) -> dict[str, str]:
@@ -61,6 +65,40 @@ def _show_dead_letters(env: dict[str, str]) -> None:
         letter = orjson.loads(value)
         print(f"{letter['topic']}[{letter['partition']}]@{letter['offset']}: {letter['reason']}"
               f" — {letter['value'][:60]!r}")
+
+
+def _console(env: dict[str, str], run: str) -> None:
+    """`cepflow serve` with a fresh admin token; until Ctrl-C in a terminal, else just checked."""
+    token = subprocess.run([sys.executable, "-m", "cepflow", "tokens", "create", f"demo-{run}", "--role", "admin"],
+                           env=env, cwd=ROOT, check=True, capture_output=True, text=True).stdout.strip()
+    server = subprocess.Popen([sys.executable, "-m", "cepflow", "serve", "--port", str(CONSOLE_PORT)], env=env,
+                              cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    url = f"http://127.0.0.1:{CONSOLE_PORT}"
+    try:
+        deadline = time.monotonic() + 30
+        while not _answers(f"{url}/health"):
+            if server.poll() is not None or time.monotonic() > deadline:
+                print(f"\nthe console did not start on {url} (port taken? set CEPFLOW_DEMO_CONSOLE_PORT)")
+                return
+            time.sleep(0.2)
+        print(f"\n== web console ==\n{url}/ui/   sign in with the token:\n{token}\n(API docs: {url}/docs)")
+        if sys.stdin.isatty():
+            print("the console stays up until Ctrl-C", flush=True)
+            try:
+                server.wait()
+            except KeyboardInterrupt:
+                pass
+    finally:
+        os.killpg(server.pid, signal.SIGINT)
+        server.wait(15)
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
 
 
 def main() -> int:
@@ -102,6 +140,7 @@ def main() -> int:
     if got != EXPECTED_WEBHOOKS:
         print((workdir / "engine.log").read_text(errors="replace")[-4000:], file=sys.stderr)
         return 1
+    _console(env, run)
     return 0
 
 

@@ -17,6 +17,7 @@ from actions.registry import ActionRegistry, ExecutorConfig, build_registry
 from cepflow.settings import Settings, get_settings
 from dataflow.kafka_out import ReliableProducer
 from dataflow.rule_cache import RuleCache
+from dataflow.silences import SilenceCache
 from dataflow.watermark import WatermarkClock
 from storage.db import make_engine, make_session_factory
 
@@ -38,6 +39,10 @@ class Resources:
     @cached_property
     def rules(self) -> RuleCache:
         return RuleCache(self.sessions, self.settings.rule_refresh_s)
+
+    @cached_property
+    def silences(self) -> SilenceCache:
+        return SilenceCache(self.sessions, self.settings.rule_refresh_s)
 
     @cached_property
     def clock(self) -> WatermarkClock:
@@ -69,7 +74,8 @@ class Resources:
         s = self.settings
         config = PipelineConfig(s.action_dead_letter_topic, s.action_concurrency, s.action_deadline_s)
         return ActionPipeline(
-            self.sessions, self.registry, lambda: self.producer, lambda: self.rules.current(), config
+            self.sessions, self.registry, lambda: self.producer, lambda: self.rules.current(), config,
+            silenced=lambda rule_id, group: self.silences.match(rule_id, group),
         )
 
 

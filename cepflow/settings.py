@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     )
     log_level: str = Field("INFO", description="Engine log level (DEBUG, INFO, WARNING, ...).")
     script_warm_runners: int = Field(1, ge=0, description="Pre-started script runner processes.")
+    api_max_body_bytes: int = Field(
+        5_000_000, ge=1, description="`cepflow serve`: larger request bodies are refused (413)."
+    )
 
     @property
     def brokers(self) -> list[str]:

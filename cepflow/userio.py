@@ -31,8 +31,10 @@ def open_sessions() -> sessionmaker[Session]:
     return make_session_factory(make_engine(get_settings().database_url))
 
 
-def parse_since(value: str) -> datetime:
-    """`--since`: an ISO-8601 time with offset, or a duration back from now (`10m`, `2h`, `1d`)."""
+def parse_moment(value: str) -> datetime:
+    """An ISO-8601 time with offset, or a duration back from now (`10m`, `2h`, `1d`);
+    `ValueError` says which forms are accepted. Shared by `--since` and the HTTP API.
+    """
     from rules.duration import parse_duration
 
     try:
@@ -42,7 +44,17 @@ def parse_since(value: str) -> datetime:
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
-        fail(f"--since: expected an ISO-8601 time or a duration like 10m (got {value!r})")
+        msg = f"expected an ISO-8601 time or a duration like 10m (got {value!r})"
+        raise ValueError(msg) from None
     if parsed.tzinfo is None:
-        fail(f"--since: the time needs an offset, e.g. {value}+00:00")
+        msg = f"the time needs an offset, e.g. {value}+00:00"
+        raise ValueError(msg)
     return parsed
+
+
+def parse_since(value: str) -> datetime:
+    """`--since`: an ISO-8601 time with offset, or a duration back from now (`10m`, `2h`, `1d`)."""
+    try:
+        return parse_moment(value)
+    except ValueError as exc:
+        fail(f"--since: {exc}")

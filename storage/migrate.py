@@ -36,6 +36,15 @@ def new_revision(url: str, message: str, rev_id: str) -> None:
     _run(url, partial(command.revision, message=message, autogenerate=True, rev_id=rev_id))
 
 
+def heads() -> set[str]:
+    """The newest revision(s) of the shipped scripts: what `upgrade` brings a database to."""
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(SCRIPT_LOCATION))
+    return set(ScriptDirectory.from_config(config).get_heads())
+
+
 def current(url: str) -> str | None:
     """The revision the database at `url` is at; None before the first upgrade."""
     engine = create_engine(url, poolclass=NullPool)

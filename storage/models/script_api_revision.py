@@ -9,7 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column, synonym
 
 from storage.models.base import Base, RevisionColumns, one_of
 
-SCRIPT_API_ACTIONS = ("create", "update")
+SCRIPT_API_ACTIONS = ("create", "update", "delete")
 
 
 class ScriptApiRevision(RevisionColumns, Base):

@@ -41,6 +41,13 @@ class VersionedRepository(Generic[M, R]):
         stmt = select(self.revision).where(self.revision.owner_id == self._history_id(ref))
         return builtins.list(self.session.scalars(stmt.order_by(self.revision.version)))
 
+    def delete(self, ref: str | uuid.UUID, changed_by: str) -> None:
+        """Remove the document; its history stays, closed by a `delete` revision with its last spec."""
+        row = self._require(ref)
+        self._record(row.id, row.spec, row.version + 1, "delete", [], changed_by)
+        self.session.delete(row)
+        self.session.flush()
+
     def _columns(self, spec: dict[str, Any]) -> dict[str, Any]:
         """The columns that repeat fields of the document."""
         raise NotImplementedError

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import exists, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from storage.errors import InvalidRow
 from storage.locks import try_advisory_xact_lock
-from storage.models import EXEC_STATUSES, ExecLog
+from storage.models import EXEC_STATUSES, ExecLog, Rule
 from storage.records import ExecLogRecord
 
 
@@ -59,14 +59,18 @@ class ExecLogRepository:
         chain_id: str | None = None,
         since: datetime | None = None,
         limit: int = 100,
+        until: datetime | None = None,
+        group: Mapping[str, Any] | None = None,
     ) -> list[ExecLog]:
         """The newest `limit` rows matching every filter given, newest first.
 
-        `since` must carry a time zone: a naive one would be read in the server's zone.
+        `since` (inclusive) and `until` (exclusive) must carry a time zone: a naive one would be
+        read in the server's zone. `group` matches rows whose group holds at least those values.
         """
-        if since is not None and since.tzinfo is None:
-            msg = "`since` must be timezone-aware, e.g. datetime.now(UTC)"
-            raise ValueError(msg)
+        for name, moment in (("since", since), ("until", until)):
+            if moment is not None and moment.tzinfo is None:
+                msg = f"`{name}` must be timezone-aware, e.g. datetime.now(UTC)"
+                raise ValueError(msg)
         stmt = select(ExecLog)
         if rule_id is not None:
             stmt = stmt.where(ExecLog.rule_id == uuid.UUID(str(rule_id)))
@@ -76,8 +80,27 @@ class ExecLogRepository:
             stmt = stmt.where(ExecLog.chain_id == chain_id)
         if since is not None:
             stmt = stmt.where(ExecLog.created_at >= since)
+        if until is not None:
+            stmt = stmt.where(ExecLog.created_at < until)
+        if group:
+            stmt = stmt.where(ExecLog.group_key.contains(dict(group)))
         stmt = stmt.order_by(ExecLog.created_at.desc(), ExecLog.id.desc()).limit(limit)
         return list(self.session.scalars(stmt))
+
+    def fire_stats(self, since: datetime) -> dict[uuid.UUID, tuple[datetime | None, int]]:
+        """`{rule id: (last fire or None, fires since `since`)}` for every stored rule; a fire is a
+        row whose actions ran (`success` or `fail`).
+
+        Two correlated subqueries per rule, each an index range on (rule_id, created_at), so the
+        cost follows the number of rules and recent fires, not the size of the log.
+        """
+        fired = ExecLog.status.in_(("success", "fail"))
+        last = (select(ExecLog.created_at).where(ExecLog.rule_id == Rule.id, fired)
+                .order_by(ExecLog.created_at.desc()).limit(1).correlate(Rule).scalar_subquery())
+        recent = (select(func.count()).select_from(ExecLog)
+                  .where(ExecLog.rule_id == Rule.id, fired, ExecLog.created_at >= since)
+                  .correlate(Rule).scalar_subquery())
+        return {rule_id: (at, count) for rule_id, at, count in self.session.execute(select(Rule.id, last, recent))}
 
     def statuses_by_key_prefix(self, prefix: str) -> dict[str, str]:
         """`{idempotency key: status}` of the rows whose key starts with `prefix` (redrive attempts)."""

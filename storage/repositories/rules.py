@@ -54,13 +54,6 @@ class RuleRepository(VersionedRepository[Rule, RuleRevision]):
         action = "enable" if active else "disable"
         return self._update(rule, {**rule.spec, "active": active}, changed_by, action)[0]
 
-    def delete(self, ref: str | uuid.UUID, changed_by: str) -> None:
-        """Remove the rule; its history stays, closed by a `delete` revision with its last spec."""
-        rule = self._require(ref)
-        self._record(rule.id, rule.spec, rule.version + 1, "delete", [], changed_by)
-        self.session.delete(rule)
-        self.session.flush()
-
     def rollback(self, ref: str | uuid.UUID, to_version: int, changed_by: str) -> Rule:
         """Store revision `to_version`'s spec (its `active` included) as a new version.
 
