@@ -4,7 +4,7 @@ The target guard and the HTTP client must agree on the host, or a URL the guard 
 host can connect somewhere else (`http://127.0.0.1:80\\@example.com/`, `http://0177.1/`, ...). So
 there is one parse, here, and it accepts only one spelling of each host: ASCII DNS names
 (internationalised names in their `xn--` form), dotted-decimal IPv4, bracketed IPv6 without a
-zone. Userinfo, backslashes, whitespace, control and non-ASCII characters before the path,
+zone. Userinfo, backslashes, control characters, spaces and non-ASCII characters before the path,
 percent-encoded hosts and numeric hosts that are not dotted-decimal (`2130706433`, `0x7f.1`,
 `127.1`) are refused with the reason. As a second line, urllib.parse and urllib3 must read the
 same scheme, host and port, or the URL is refused. The sender never parses the URL again: it
@@ -65,11 +65,13 @@ def parse_webhook_url(url: str) -> WebhookUrl:
     """The URL's parts, or UnsafeUrl naming what is wrong with it."""
     if "\\" in url:
         raise UnsafeUrl("the URL contains a backslash")
-    if any(ord(c) <= 0x20 or ord(c) == 0x7F for c in url):
-        raise UnsafeUrl("the URL contains whitespace or a control character")
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in url):
+        raise UnsafeUrl("the URL contains a control character (tab, line break, ...)")
     match = _URL.fullmatch(url)
     if match is None:
         raise UnsafeUrl("the URL is not scheme://host/path")
+    if " " in match["scheme"] + match["authority"]:
+        raise UnsafeUrl("the URL contains a space before its path")
     scheme = match["scheme"].lower()
     if scheme not in SCHEMES:
         raise UnsafeUrl(f"scheme {scheme!r} is not allowed; use http or https")
