@@ -1,8 +1,8 @@
 """One HTTP exchange with an address the target guard checked, within a total deadline.
 
-- Pinned: the connection goes to `PinnedTarget.address`, never to a name resolved again; the
-  original name travels as `Host` and, for https, as the TLS server name and the name the
-  certificate must match. Pools are keyed by (scheme, address, port, server name), so a
+- Pinned: the connection goes to `PinnedTarget.addresses` (the next one when one refuses the
+  connection), never to a name resolved again; the original name travels as `Host` and, for
+  https, as the TLS server name and the name the certificate must match. Pools are keyed by (scheme, address, port, server name), so a
   connection made for one name is never reused for another.
 - Bounded: a per-read socket timeout does not bound a target that drips a byte at a time, so a
   watchdog shuts the exchange's socket down when the deadline passes — connect, TLS handshake,
@@ -19,7 +19,6 @@ import time
 from collections.abc import Mapping
 from contextlib import suppress
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any
 
 import certifi
@@ -28,6 +27,7 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from actions.ssrf import PinnedTarget
+from actions.webhook_url import WebhookUrl
 
 _local = threading.local()
 
@@ -149,25 +149,15 @@ class PinnedHttp:
         Raises DeadlineExceeded, or a urllib3/OS error for a failed exchange.
         """
         url = target.url
-        named_tls = url.scheme == "https" and not url.is_literal
-        pool_kwargs = {"server_hostname": url.host, "assert_hostname": url.host} if named_tls else {}
-        pool = self._manager.connection_from_host(target.address, url.port, url.scheme, pool_kwargs)
         with _Watchdog(deadline) as watchdog:
             try:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise DeadlineExceeded
-                response = pool.urlopen(
-                    method,
-                    url.target,
-                    body=body,
-                    headers={**headers, "host": url.host_header},
-                    retries=False,
-                    redirect=False,
-                    assert_same_host=False,
-                    timeout=urllib3.Timeout(connect=left, read=left),
-                    preload_content=False,
-                )
+                for number, address in enumerate(target.addresses, 1):
+                    try:
+                        response = self._request(url, address, method, headers, body, deadline)
+                        break
+                    except urllib3.exceptions.NewConnectionError:
+                        if number == len(target.addresses):
+                            raise  # like socket.create_connection: the next address, if any
                 data = _read_some(response, max_bytes)
             except Exception:
                 if watchdog.fired:
@@ -175,11 +165,26 @@ class PinnedHttp:
                 raise
         return HttpReply(response.status, response.headers, data)
 
-    def __enter__(self) -> PinnedHttp:
-        return self
-
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
-        self.close()
+    def _request(
+        self, url: WebhookUrl, address: str, method: str, headers: Mapping[str, str], body: bytes | None, deadline: float
+    ) -> urllib3.BaseHTTPResponse:
+        named_tls = url.scheme == "https" and not url.is_literal
+        pool_kwargs = {"server_hostname": url.host, "assert_hostname": url.host} if named_tls else {}
+        pool = self._manager.connection_from_host(address, url.port, url.scheme, pool_kwargs)
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise DeadlineExceeded
+        return pool.urlopen(
+            method,
+            url.target,
+            body=body,
+            headers={**headers, "host": url.host_header},
+            retries=False,
+            redirect=False,
+            assert_same_host=False,
+            timeout=urllib3.Timeout(connect=left, read=left),
+            preload_content=False,
+        )
 
 
 def _read_some(response: urllib3.BaseHTTPResponse, max_bytes: int) -> bytes:

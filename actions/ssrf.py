@@ -7,7 +7,7 @@ that host or range. By construction:
 - the URL is parsed once (`actions.webhook_url`), strictly; the sender uses those parts;
 - the host is resolved once, and every address it resolves to is checked: one non-global
   answer among public ones is enough to refuse;
-- the request then goes to exactly one of the checked addresses (`PinnedTarget.address`), with
+- the request then goes to the checked addresses only (`PinnedTarget.addresses`), with
   the original name as `Host` and TLS server name — a DNS answer that changes between the check
   and the connection (DNS rebinding) cannot move it.
 
@@ -65,10 +65,15 @@ class TargetRefused(Exception):
 
 @dataclass(frozen=True)
 class PinnedTarget:
-    """A checked URL and the one checked address the request must connect to."""
+    """A checked URL and the checked addresses the request may connect to, in resolver order."""
 
     url: WebhookUrl
-    address: str
+    addresses: tuple[str, ...]
+
+    @property
+    def address(self) -> str:
+        """The first address: the one tried first."""
+        return self.addresses[0]
 
 
 def resolve(host: str, port: int) -> list[str]:
@@ -155,7 +160,7 @@ class TargetGuard:
             if (reason := self._address_refused(ip)) is not None:
                 said = f"{parsed.host} is" if parsed.is_literal else f"{parsed.host} resolves to {ip},"
                 raise TargetRefused(f"{said} {reason}")
-        return PinnedTarget(parsed, str(addresses[0]))
+        return PinnedTarget(parsed, tuple(dict.fromkeys(str(ip) for ip in addresses)))
 
     def _addresses(self, parsed: WebhookUrl) -> list[IPAddress]:
         try:

@@ -80,6 +80,16 @@ def test_the_connection_goes_to_the_checked_address_with_the_original_host_heade
     assert got.query == {"a": ["1"], "b": ["2"]}
 
 
+def test_when_a_checked_address_refuses_the_next_checked_one_is_tried(allowed):
+    guard = TargetGuard(allow_cidrs=["127.0.0.0/29"], resolver=lambda host, port: ["127.0.0.3", ALLOWED])
+    executor = WebhookExecutor(guard)
+    try:
+        assert send(executor, f"http://localhost:{allowed.port}/hook").ok
+    finally:
+        executor.close()
+    assert len(allowed.requests) == 1
+
+
 def test_an_author_cannot_override_the_host_header(allowed, executor):
     outcome = send(executor, f"http://localhost:{allowed.port}/hook", headers={"Host": "internal"})
     assert not outcome.ok and not outcome.retryable and "set by the engine" in outcome.error
