@@ -124,9 +124,10 @@ class _HTTPSPool(HTTPSConnectionPool):
 class PinnedHttp:
     """Connection pools for pinned exchanges, shared by the action threads (thread-safe)."""
 
-    def __init__(self, pool_maxsize: int = 32, num_pools: int = 256) -> None:
+    def __init__(self, pool_maxsize: int = 32, num_pools: int = 256, ca_certs: str | None = None) -> None:
+        """`ca_certs`: a PEM bundle of the CAs to trust for https (default: certifi's)."""
         self._manager = urllib3.PoolManager(
-            num_pools=num_pools, maxsize=pool_maxsize, retries=False, ca_certs=certifi.where()
+            num_pools=num_pools, maxsize=pool_maxsize, retries=False, ca_certs=ca_certs or certifi.where()
         )
         self._manager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
 

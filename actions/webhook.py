@@ -120,12 +120,19 @@ class WebhookExecutor:
     requests to one host reuse connections instead of opening throw-away ones.
     """
 
-    def __init__(self, guard: TargetGuard, signing_secret: str | None = None, pool_maxsize: int = 32) -> None:
+    def __init__(
+        self,
+        guard: TargetGuard,
+        signing_secret: str | None = None,
+        pool_maxsize: int = 32,
+        *,
+        ca_certs: str | None = None,
+    ) -> None:
         if signing_secret is not None:
             secret_key(signing_secret)  # a bad secret fails at start-up, not on every request
         self._guard = guard
         self._secret = signing_secret
-        self._http = PinnedHttp(pool_maxsize)
+        self._http = PinnedHttp(pool_maxsize, ca_certs=ca_certs)
 
     def close(self) -> None:
         """Close pooled connections."""

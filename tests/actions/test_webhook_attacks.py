@@ -8,6 +8,8 @@ that reaches the victim got past the guard by a disagreement between guard and c
 from __future__ import annotations
 
 import socket
+import ssl
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -222,3 +224,59 @@ def test_a_passed_batch_deadline_sends_nothing(victim):
         executor.close()
     assert not outcome.ok and outcome.retryable and "action_deadline_s" in outcome.error
     assert victim.requests == []
+
+
+# https: pinned to the address, verified against the name ----------------------------------------
+
+
+class TlsServer:
+    """An https server on 127.0.0.2 with a self-signed certificate for `localhost`."""
+
+    def __init__(self, directory) -> None:
+        self.cert, key = str(directory / "cert.pem"), str(directory / "key.pem")
+        subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key, "-out", self.cert,
+             "-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost"],
+            check=True, capture_output=True,
+        )
+        self.server_names: list[str | None] = []
+        self.hosts: list[str] = []
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(self.cert, key)
+        context.sni_callback = lambda sock, name, ctx: self.server_names.append(name)
+        self._context = context
+        self._server = socket.create_server((ALLOWED, 0))
+        self.port = self._server.getsockname()[1]
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                raw, _ = self._server.accept()
+            except OSError:
+                return
+            try:
+                with self._context.wrap_socket(raw, server_side=True) as tls:
+                    request = tls.recv(65536).decode()
+                    self.hosts += [line[6:] for line in request.split("\r\n") if line.lower().startswith("host: ")]
+                    tls.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            except (OSError, ssl.SSLError):
+                raw.close()
+
+    def close(self) -> None:
+        self._server.close()
+
+
+def test_https_sends_the_name_as_server_name_and_verifies_the_certificate_against_it(tmp_path):
+    server = TlsServer(tmp_path)
+    executor = WebhookExecutor(TargetGuard(allow_cidrs=[f"{ALLOWED}/32"], resolver=to_allowed), ca_certs=server.cert)
+    try:
+        good = send(executor, f"https://localhost:{server.port}/hook")
+        wrong_name = send(executor, f"https://other.test:{server.port}/hook")  # pinned to the same address
+    finally:
+        executor.close()
+        server.close()
+    assert good.ok, good.error
+    assert server.server_names[0] == "localhost" and server.hosts == [f"localhost:{server.port}"]
+    assert not wrong_name.ok and wrong_name.error.startswith("connection error")
+    assert "other.test" in server.server_names  # it connected, then refused the certificate
