@@ -2,8 +2,9 @@
 
 - Pinned: the connection goes to `PinnedTarget.addresses` (the next one when one refuses the
   connection), never to a name resolved again; the original name travels as `Host` and, for
-  https, as the TLS server name and the name the certificate must match. Pools are keyed by (scheme, address, port, server name), so a
-  connection made for one name is never reused for another.
+  https, as the TLS server name and the name the certificate must match. Pools are keyed by
+  (scheme, address, port, server name), so a connection made for one name is never reused for
+  another.
 - Bounded: a per-read socket timeout does not bound a target that drips a byte at a time, so a
   watchdog shuts the exchange's socket down when the deadline passes — connect, TLS handshake,
   headers and body included. `DeadlineExceeded` is raised then.
@@ -93,24 +94,24 @@ def _watched(connection: HTTPConnection) -> None:
         watchdog.watch(connection)
 
 
-class _WatchedHTTPConnection(HTTPConnection):
+class _Watched:
+    """Puts a connection under the current exchange's watchdog, new or reused from the pool."""
+
     def connect(self) -> None:
-        _watched(self)
-        super().connect()
+        _watched(self)  # type: ignore[arg-type]
+        super().connect()  # type: ignore[misc]
 
     def request(self, *args: Any, **kwargs: Any) -> None:
-        _watched(self)  # a pooled connection is reused without connect()
-        super().request(*args, **kwargs)
+        _watched(self)  # type: ignore[arg-type]
+        super().request(*args, **kwargs)  # type: ignore[misc]
 
 
-class _WatchedHTTPSConnection(HTTPSConnection):
-    def connect(self) -> None:
-        _watched(self)
-        super().connect()
+class _WatchedHTTPConnection(_Watched, HTTPConnection):
+    pass
 
-    def request(self, *args: Any, **kwargs: Any) -> None:
-        _watched(self)
-        super().request(*args, **kwargs)
+
+class _WatchedHTTPSConnection(_Watched, HTTPSConnection):
+    pass
 
 
 class _HTTPPool(HTTPConnectionPool):
@@ -167,7 +168,13 @@ class PinnedHttp:
         return HttpReply(response.status, response.headers, data)
 
     def _request(
-        self, url: WebhookUrl, address: str, method: str, headers: Mapping[str, str], body: bytes | None, deadline: float
+        self,
+        url: WebhookUrl,
+        address: str,
+        method: str,
+        headers: Mapping[str, str],
+        body: bytes | None,
+        deadline: float,
     ) -> urllib3.BaseHTTPResponse:
         named_tls = url.scheme == "https" and not url.is_literal
         pool_kwargs = {"server_hostname": url.host, "assert_hostname": url.host} if named_tls else {}

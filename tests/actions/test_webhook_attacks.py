@@ -125,7 +125,8 @@ def test_netrc_and_proxy_variables_are_not_used(allowed, victim, executor, tmp_p
 
 
 def test_secrets_in_the_url_are_not_recorded(allowed, executor):
-    allowed.always(f"/services/T0AAAAAAA/B0BBBBBBB/{SLACK_TOKEN}", Reply(302, {"location": "https://x.test/?token=s3cr3t"}))
+    redirect = Reply(302, {"location": "https://x.test/?token=s3cr3t"})
+    allowed.always(f"/services/T0AAAAAAA/B0BBBBBBB/{SLACK_TOKEN}", redirect)
     url = f"http://localhost:{allowed.port}/services/T0AAAAAAA/B0BBBBBBB/{SLACK_TOKEN}?sig=s3cr3t"
     outcome = send(executor, url)
     assert outcome.status_code == 302
@@ -235,8 +236,9 @@ class TlsServer:
     def __init__(self, directory) -> None:
         self.cert, key = str(directory / "cert.pem"), str(directory / "key.pem")
         subprocess.run(
-            ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key, "-out", self.cert,
-             "-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost"],
+            ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+             "-keyout", key, "-out", self.cert, "-days", "1", "-subj", "/CN=localhost",
+             "-addext", "subjectAltName=DNS:localhost"],
             check=True, capture_output=True,
         )
         self.server_names: list[str | None] = []
