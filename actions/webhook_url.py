@@ -187,5 +187,5 @@ def redact_url(url: str) -> str:
     if ":" in host:
         host = f"[{host}]"
     path = "/".join(REDACTED if _secret_like(s) else s for s in parts.path.split("/"))
-    return f"{parts.scheme}://{host}{port}{path}"
+    return f"{parts.scheme}://{host}{port}{path}" if parts.scheme or host else path  # a relative Location
 

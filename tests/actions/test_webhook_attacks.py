@@ -92,6 +92,31 @@ def test_when_a_checked_address_refuses_the_next_checked_one_is_tried(allowed):
     assert len(allowed.requests) == 1
 
 
+def test_ipv6_targets_are_pinned_too():
+    try:
+        server = socket.create_server(("::1", 0), family=socket.AF_INET6)
+    except OSError:
+        pytest.skip("no IPv6 loopback here")
+    received: list[bytes] = []
+
+    def answer() -> None:
+        connection, _ = server.accept()
+        with connection:
+            received.append(connection.recv(65536))
+            connection.sendall(b"HTTP/1.1 204 No Content\r\n\r\n")
+
+    threading.Thread(target=answer, daemon=True).start()
+    port = server.getsockname()[1]
+    executor = WebhookExecutor(TargetGuard(allow_cidrs=["::1/128"]))
+    try:
+        outcome = send(executor, f"http://[::1]:{port}/v6")
+    finally:
+        executor.close()
+        server.close()
+    assert outcome.ok, outcome.error
+    assert f"host: [::1]:{port}" in received[0].decode().lower()
+
+
 def test_an_author_cannot_override_the_host_header(allowed, executor):
     outcome = send(executor, f"http://localhost:{allowed.port}/hook", headers={"Host": "internal"})
     assert not outcome.ok and not outcome.retryable and "set by the engine" in outcome.error
@@ -259,7 +284,10 @@ class TlsServer:
                 return
             try:
                 with self._context.wrap_socket(raw, server_side=True) as tls:
-                    request = tls.recv(65536).decode()
+                    data = b""
+                    while b"\r\n\r\n" not in data and (chunk := tls.recv(65536)):
+                        data += chunk
+                    request = data.decode()
                     self.hosts += [line[6:] for line in request.split("\r\n") if line.lower().startswith("host: ")]
                     tls.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
             except (OSError, ssl.SSLError):
@@ -273,8 +301,8 @@ def test_https_sends_the_name_as_server_name_and_verifies_the_certificate_agains
     server = TlsServer(tmp_path)
     executor = WebhookExecutor(TargetGuard(allow_cidrs=[f"{ALLOWED}/32"], resolver=to_allowed), ca_certs=server.cert)
     try:
-        good = send(executor, f"https://localhost:{server.port}/hook")
-        wrong_name = send(executor, f"https://other.test:{server.port}/hook")  # pinned to the same address
+        good = send(executor, f"https://localhost:{server.port}/hook", method="GET")  # GET: no body to drain
+        wrong_name = send(executor, f"https://other.test:{server.port}/hook", method="GET")  # the same address
     finally:
         executor.close()
         server.close()

@@ -66,6 +66,7 @@ def test_refused_urls_say_why(url, why):
         ("https://user:pw@hooks.example.com:8443/v1/alerts?token=s3cr3t#x", "https://hooks.example.com:8443/v1/alerts"),
         ("https://[::1]:99/cpu", "https://[::1]:99/cpu"),
         ("http://a.test:99999/x", "[redacted]"),
+        ("/next/0123456789abcdef0123?token=s3cr3t", "/next/[redacted]"),  # a relative redirect
     ],
 )
 def test_redaction_keeps_the_shape_and_hides_tokens(url, shown):
