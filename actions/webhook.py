@@ -105,12 +105,18 @@ def header_problem(headers: dict[str, str]) -> str | None:
 
 def _error_brief(exc: BaseException) -> str:
     """A short cause without the URL or anything the target sent: the OS reason, else the type."""
-    seen: BaseException | None = exc
-    while seen is not None:
+    seen: object = exc
+    innermost = exc
+    for _ in range(10):  # a chain of causes, not a cycle
+        if not isinstance(seen, BaseException):
+            break
         if isinstance(seen, OSError) and seen.strerror:
             return seen.strerror
-        seen = getattr(seen, "reason", None) or seen.__cause__ or seen.__context__
-    return type(exc).__name__
+        innermost = seen
+        args = [a for a in seen.args if isinstance(a, BaseException)]
+        seen = getattr(seen, "reason", None) or (args[0] if args else None) or seen.__cause__ or seen.__context__
+    inner = "" if innermost is exc else f" ({type(innermost).__name__})"
+    return f"{type(exc).__name__}{inner}"
 
 
 class WebhookExecutor:
@@ -161,9 +167,9 @@ class WebhookExecutor:
             body = request_body(action)
         except orjson.JSONEncodeError as exc:
             return failed(f"body is not JSON: {exc}", retryable=False)
-        headers = self._headers(action, webhook_id, timestamp, body)
         if (problem := header_problem(dict(action.headers))) is not None:
             return failed(f"request error: {problem}", retryable=False)
+        headers = self._headers(action, webhook_id, timestamp, body)
         try:
             reply = self._http.send(
                 target, action.method, headers, body,
