@@ -20,7 +20,10 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 
 from actions.webhook_url import UnsafeUrl, WebhookUrl, parse_webhook_url
@@ -59,8 +62,17 @@ DENIED_NETWORKS = tuple(
 NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
 
 
+# getaddrinfo cannot be interrupted: a slow name server (the rule author may run it) would hold
+# the attempt past its deadline. Lookups run here; an attempt waits for them only until then.
+_LOOKUPS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="cepflow-resolve")
+
+
 class TargetRefused(Exception):
     """The engine will not send to this URL; the message says why (without the URL's secrets)."""
+
+
+class ResolutionTimedOut(Exception):
+    """The host did not resolve before the attempt's deadline (worth retrying)."""
 
 
 @dataclass(frozen=True)
@@ -140,10 +152,12 @@ class TargetGuard:
             return str(exc)
         return None
 
-    def pin(self, url: str) -> PinnedTarget:
-        """The parsed URL and the checked address to connect to; TargetRefused says why not.
+    def pin(self, url: str, deadline: float | None = None) -> PinnedTarget:
+        """The parsed URL and the checked addresses to connect to; TargetRefused says why not.
 
         An allow-listed host is resolved (the connection needs an address) but not checked.
+        With a `deadline` (a `time.monotonic()` instant), ResolutionTimedOut when the name has
+        not resolved by then.
         """
         try:
             parsed = parse_webhook_url(url)
@@ -155,16 +169,23 @@ class TargetGuard:
         if parsed.is_literal:
             addresses = [ipaddress.ip_address(parsed.host)]
         else:
-            addresses = self._addresses(parsed)
+            addresses = self._addresses(parsed, deadline)
         for ip in addresses if not allowed else ():
             if (reason := self._address_refused(ip)) is not None:
                 said = f"{parsed.host} is" if parsed.is_literal else f"{parsed.host} resolves to {ip},"
                 raise TargetRefused(f"{said} {reason}")
         return PinnedTarget(parsed, tuple(dict.fromkeys(str(ip) for ip in addresses)))
 
-    def _addresses(self, parsed: WebhookUrl) -> list[IPAddress]:
+    def _addresses(self, parsed: WebhookUrl, deadline: float | None) -> list[IPAddress]:
         try:
-            addresses = [ipaddress.ip_address(a) for a in self._resolve(parsed.host, parsed.port)]
+            if deadline is None:
+                answers = self._resolve(parsed.host, parsed.port)
+            else:
+                lookup = _LOOKUPS.submit(self._resolve, parsed.host, parsed.port)
+                answers = lookup.result(timeout=max(0.0, deadline - time.monotonic()))
+            addresses = [ipaddress.ip_address(a) for a in answers]
+        except FutureTimeout:
+            raise ResolutionTimedOut from None
         except (OSError, UnicodeError, ValueError):
             raise TargetRefused("cannot resolve host") from None
         if not addresses:

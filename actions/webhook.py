@@ -30,7 +30,7 @@ import urllib3
 from actions.outcome import RETRY_AFTER_KEY, ActionOutcome
 from actions.pinned_http import DeadlineExceeded, HttpReply, PinnedHttp
 from actions.signing import secret_key, sign
-from actions.ssrf import TargetGuard, TargetRefused
+from actions.ssrf import ResolutionTimedOut, TargetGuard, TargetRefused
 from actions.webhook_url import redact_url
 from dataflow.rules.model import WebhookAction
 
@@ -159,10 +159,18 @@ class WebhookExecutor:
         def failed(error: str, retryable: bool) -> ActionOutcome:
             return _finish(ActionOutcome(ok=False, retryable=retryable, error=error, summary=request), started)
 
+        ends = own_deadline if deadline is None else min(own_deadline, deadline)
+        timed_out = (
+            "timed out: the batch deadline (action_deadline_s) passed"
+            if cut_by_batch
+            else f"timed out after {action.timeout} ms"
+        )
         try:
-            target = self._guard.pin(_with_params(action))
+            target = self._guard.pin(_with_params(action), deadline=ends)
         except TargetRefused as exc:
             return failed(f"target refused: {exc}", retryable=False)
+        except ResolutionTimedOut:
+            return failed(f"{timed_out} (resolving the host)", retryable=True)
         try:
             body = request_body(action)
         except orjson.JSONEncodeError as exc:
@@ -172,16 +180,12 @@ class WebhookExecutor:
         headers = self._headers(action, webhook_id, timestamp, body)
         try:
             reply = self._http.send(
-                target, action.method, headers, body,
-                deadline=own_deadline if deadline is None else min(own_deadline, deadline),
-                max_bytes=MAX_RESPONSE_BYTES,
+                target, action.method, headers, body, deadline=ends, max_bytes=MAX_RESPONSE_BYTES
             )
         except urllib3.exceptions.NewConnectionError as exc:  # a subclass of the connect timeout
             return failed(f"connection error: {_error_brief(exc)}", retryable=True)
         except (DeadlineExceeded, urllib3.exceptions.TimeoutError):
-            if cut_by_batch:
-                return failed("timed out: the batch deadline (action_deadline_s) passed", retryable=True)
-            return failed(f"timed out after {action.timeout} ms", retryable=True)
+            return failed(timed_out, retryable=True)
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             return failed(f"connection error: {_error_brief(exc)}", retryable=True)
         except ValueError as exc:

@@ -310,3 +310,20 @@ def test_https_sends_the_name_as_server_name_and_verifies_the_certificate_agains
     assert server.server_names[0] == "localhost" and server.hosts == [f"localhost:{server.port}"]
     assert not wrong_name.ok and wrong_name.error.startswith("connection error")
     assert "other.test" in server.server_names  # it connected, then refused the certificate
+
+
+def test_a_slow_name_server_does_not_hold_the_attempt_past_its_timeout(victim):
+    def slow_dns(host: str, port: int) -> list[str]:
+        time.sleep(3)  # a name server the rule author runs, answering slowly
+        return [ALLOWED]
+
+    executor = WebhookExecutor(TargetGuard(allow_cidrs=[f"{ALLOWED}/32"], resolver=slow_dns))
+    try:
+        started = time.monotonic()
+        outcome = send(executor, "http://slow.test/hook", timeout=500)
+        elapsed = time.monotonic() - started
+    finally:
+        executor.close()
+    assert not outcome.ok and outcome.retryable
+    assert outcome.error == "timed out after 500 ms (resolving the host)"
+    assert elapsed < 1.0
