@@ -196,12 +196,13 @@ class PinnedHttp:
 
 
 def _read_some(response: urllib3.BaseHTTPResponse, max_bytes: int) -> bytes:
-    """Up to `max_bytes` of the body; a connection left with unread bytes is closed, not pooled."""
+    """Up to `max_bytes` of the body as sent (never decompressed: no gzip bombs; the request asked
+    for `identity`); a connection left with unread bytes is closed, not pooled."""
     data = bytearray()
     complete = False
     try:
         while len(data) < max_bytes:
-            chunk = response.read(min(8192, max_bytes - len(data)))
+            chunk = response.read(min(8192, max_bytes - len(data)), decode_content=False)
             if not chunk:
                 complete = True
                 break

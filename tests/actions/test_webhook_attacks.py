@@ -7,6 +7,7 @@ that reaches the victim got past the guard by a disagreement between guard and c
 
 from __future__ import annotations
 
+import gzip
 import socket
 import ssl
 import subprocess
@@ -327,3 +328,11 @@ def test_a_slow_name_server_does_not_hold_the_attempt_past_its_timeout(victim):
     assert not outcome.ok and outcome.retryable
     assert outcome.error == "timed out after 500 ms (resolving the host)"
     assert elapsed < 1.0
+
+
+def test_a_compressed_answer_is_not_inflated(allowed, executor):
+    bomb = gzip.compress(b"\0" * 50_000_000)  # 50 MB of zeros in ~50 KB
+    allowed.always("/hook", Reply(500, {"content-encoding": "gzip"}, bomb))
+    outcome = send(executor, f"http://localhost:{allowed.port}/hook")
+    assert outcome.status_code == 500
+    assert outcome.summary["response"].startswith("\x1f\ufffd")  # the gzip magic, stored as sent
