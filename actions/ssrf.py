@@ -64,7 +64,7 @@ NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::
 
 # getaddrinfo cannot be interrupted: a slow name server (the rule author may run it) would hold
 # the attempt past its deadline. Lookups run here; an attempt waits for them only until then.
-_LOOKUPS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="cepflow-resolve")
+_LOOKUPS = ThreadPoolExecutor(max_workers=32, thread_name_prefix="cepflow-resolve")
 
 
 class TargetRefused(Exception):
