@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from actions.outcome import ActionOutcome, ChainSkip, action_summary
 from actions.registry import ActionRegistry
+from actions.webhook_url import REDACTED, redact_url
 from dataflow.kafka_out import OutMessage, ReliableProducer
 from dataflow.keys import lock_key
 from dataflow.rule_cache import RuleSet
@@ -55,6 +56,19 @@ def render_action(action: Any, context: dict[str, Any]) -> Any:
         if name in doc:
             doc[name] = render(doc[name], context)
     return type(action).model_validate(doc)
+
+
+def invalid_action_error(exc: ValidationError) -> str:
+    """Why a rendered action is invalid, without the rendered values: an endpoint, header or
+    param may carry a secret, and this text is stored in the log and the dead letter.
+    """
+    problems = []
+    for error in exc.errors(include_url=False):
+        where, message, value = ".".join(map(str, error["loc"])) or "action", error["msg"], error.get("input")
+        if isinstance(value, str) and value:  # a validator may quote the value in its message
+            message = message.replace(value, redact_url(value) if where == "endpoint" else REDACTED)
+        problems.append(f"{where}: {message}")
+    return f"rendered action is invalid: {'; '.join(problems)}"
 
 
 def executed_by(execution: Execution, rules: RuleSet) -> str:
@@ -244,9 +258,11 @@ class ActionPipeline:
             run = ActionRun(execution, index, len(actions), deadline)
             try:
                 outcome = self._registry.execute(render_action(action, context), run)
-            except (TemplateError, ValidationError) as exc:
+            except TemplateError as exc:
                 error = f"rendered action is invalid: {exc}"
                 outcome = ActionOutcome(ok=False, retryable=False, status_code=400, error=error)
+            except ValidationError as exc:
+                outcome = ActionOutcome(ok=False, retryable=False, status_code=400, error=invalid_action_error(exc))
             summaries.append(action_summary(action.type, outcome))
             if not outcome.ok:
                 errors.append(f"{action.type}: {outcome.error}")

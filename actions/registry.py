@@ -42,7 +42,7 @@ def webhook_with_retry(webhook: WebhookExecutor) -> Executor:
     def execute(action: WebhookAction, run: ActionRun) -> ActionOutcome:
         timestamp = int(time.time())
         return run_with_retry(
-            lambda _attempt: webhook.attempt(action, run.action_id, timestamp),
+            lambda _attempt: webhook.attempt(action, run.action_id, timestamp, deadline=run.deadline),
             action.retry,
             deadline_s=run.deadline,
         )

@@ -56,7 +56,10 @@ class Settings(BaseSettings):
     max_chain_depth: int = Field(5, ge=0, description="Deepest allowed trigger_rule chain.")
     action_concurrency: int = Field(16, ge=1, description="Actions run in parallel per sink batch.")
     action_deadline_s: float = Field(
-        30.0, gt=0, description="Longest a sink batch may spend retrying before dead-lettering."
+        30.0,
+        gt=0,
+        description="Longest a sink batch may spend on its actions (dead letters after it); "
+        "no webhook attempt runs past it.",
     )
     webhook_allow_hosts: TextList = Field(
         [], description="Hosts (or host:port) allowed although they resolve to private addresses."

@@ -42,7 +42,7 @@ def fake_dns(answers: dict[str, list[str]]) -> Resolver:
         ("http://224.0.0.251/", "multicast"),
         ("http://[::ffff:127.0.0.1]/", "loopback"),
         ("http://[::ffff:169.254.169.254]/", "metadata"),
-        ("http://100.64.0.1/", "not a public address"),
+        ("http://100.64.0.1/", "special-purpose"),
         ("http://metadata.google.internal/computeMetadata/v1/", "metadata"),
         ("http://METADATA.google.internal./", "metadata"),
     ],
@@ -84,13 +84,20 @@ def test_public_literal_address_is_allowed_without_resolving():
 
 
 def test_allow_list_by_host_and_by_host_and_port():
-    guard = TargetGuard(allow_hosts=["127.0.0.1", "Hooks.Internal:8443", "[::1]:9000"], resolver=no_dns)
+    dns = fake_dns({"hooks.internal": ["10.9.9.9"]})
+    guard = TargetGuard(allow_hosts=["127.0.0.1", "Hooks.Internal:8443", "[::1]:9000"], resolver=dns)
     assert guard.check("http://127.0.0.1:5555/hook") is None
     assert guard.check("https://hooks.internal:8443/") is None
     assert guard.check("http://[::1]:9000/") is None
     assert "loopback" in guard.check("http://[::1]:9001/")
-    with pytest.raises(AssertionError, match="resolved"):
-        guard.check("https://hooks.internal:9443/")  # another port: judged by its addresses
+    # another port: judged by its addresses
+    assert guard.check("https://hooks.internal:9443/") == "hooks.internal resolves to 10.9.9.9, a private address"
+
+
+def test_an_allow_listed_name_is_still_pinned_to_the_address_it_resolved_to():
+    guard = TargetGuard(allow_hosts=["hooks.internal"], resolver=fake_dns({"hooks.internal": ["10.9.9.9", "10.9.9.8"]}))
+    target = guard.pin("https://hooks.internal/x?y=1")
+    assert (target.address, target.url.host_header, target.url.target) == ("10.9.9.9", "hooks.internal", "/x?y=1")
 
 
 def test_allow_list_by_cidr_also_covers_ipv4_mapped_addresses():
@@ -104,6 +111,86 @@ def test_allow_list_by_cidr_also_covers_ipv4_mapped_addresses():
 
 def test_an_allow_listed_host_may_be_a_metadata_name():
     assert (
-        TargetGuard(allow_hosts=["metadata.google.internal"], resolver=no_dns).check("http://metadata.google.internal/")
+        TargetGuard(
+            allow_hosts=["metadata.google.internal"], resolver=fake_dns({"metadata.google.internal": ["10.0.0.1"]})
+        ).check("http://metadata.google.internal/")
         is None
     )
+
+
+# The guard and the client must read one host ---------------------------------------------------
+
+def public_dns(host: str, port: int) -> list[str]:
+    """A resolver for which every name is public: what the guard sees is all that protects."""
+    return ["93.184.216.34"]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:80\\@example.com/",  # urllib3: host 127.0.0.1; urllib.parse: example.com
+        "http://example.com\\@127.0.0.1/",
+        "http://user:pass@example.com/",
+        "http://example.com@127.0.0.1/",
+        "http://2130706433/",  # decimal IPv4
+        "http://0177.0.0.1/",  # octal
+        "http://0x7f.0.0.1/",  # hex
+        "http://0x7f000001/",
+        "http://127.1/",  # shorthand
+        "http://0/",
+        "http://017700000001/",
+        "http://ex%61mple.com/",  # percent-encoded host
+        "http://\uff4c\uff4f\uff43\uff41\uff4c\uff48\uff4f\uff53\uff54/",  # fullwidth: IDNA maps it to localhost
+        "http://example.com\t/",
+        "http://exa\nmple.com/",
+        " http://example.com/",
+        "http://[fe80::1%25eth0]/",  # zone id
+        "http://example.com:/",
+        "http://example..com/",
+        "http://-x.example.com:80:80/",
+    ],
+)
+def test_urls_read_differently_by_guard_and_client_are_refused(url):
+    refusal = TargetGuard(resolver=public_dns).check(url)
+    assert refusal is not None
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("http://192.0.0.1/", "private"),
+        ("http://192.0.0.170/", "private"),
+        ("http://198.18.0.1/", "private"),
+        ("http://100.100.100.200/", "metadata"),
+        ("http://169.254.170.2/", "metadata"),
+        ("http://[::127.0.0.1]/", "reserved"),  # IPv4-compatible
+        ("http://[::ffff:7f00:1]/", "loopback"),
+        ("http://[2002:7f00:1::]/", "loopback"),  # 6to4
+        ("http://[2002:a9fe:a9fe::1]/", "metadata"),
+        ("http://[64:ff9b::127.0.0.1]/", "loopback"),  # NAT64
+        ("http://[64:ff9b:1::a00:1]/", "private"),  # local-use NAT64
+        ("http://[2001:0:4136:e378:8000:63bf:80ff:fffe]/", "loopback"),  # Teredo, client 127.0.0.1
+        ("http://[2002:5db8:d822::1]/", "special-purpose"),  # 6to4 of a public address: still not global
+        ("http://127.0.0.1./", "loopback"),
+    ],
+)
+def test_special_purpose_and_embedded_forms_are_refused(url, reason):
+    refusal = TargetGuard(resolver=no_dns).check(url)
+    assert refusal is not None and reason in refusal
+
+
+def test_every_resolved_address_is_checked_including_embedded_ipv4():
+    guard = TargetGuard(resolver=fake_dns({"sneaky.test": ["93.184.216.34", "::ffff:169.254.169.254"]}))
+    assert guard.check("https://sneaky.test/") == "sneaky.test resolves to ::ffff:a9fe:a9fe, a cloud metadata address"
+
+
+def test_the_pinned_address_is_one_that_was_checked():
+    calls = []
+
+    def rebinding(host: str, port: int) -> list[str]:
+        calls.append(host)
+        return ["93.184.216.34"] if len(calls) == 1 else ["127.0.0.1"]
+
+    target = TargetGuard(resolver=rebinding).pin("https://rebind.test:8443/a")
+    assert (target.address, target.url.host, target.url.port) == ("93.184.216.34", "rebind.test", 8443)
+    assert calls == ["rebind.test"]  # resolved once

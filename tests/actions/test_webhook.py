@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import threading
 import time
 
 import pytest
@@ -180,3 +181,20 @@ def test_bad_header_value_is_a_failure_not_an_exception(receiver, executor):
     outcome = executor.attempt(action(receiver.url(), headers={"x-bad": "a\r\nInjected: 1"}), "key", 1700000000)
     assert not outcome.ok and not outcome.retryable
     assert receiver.requests == []
+
+
+def test_a_target_hanging_up_is_retryable_and_named_without_its_words(executor):
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        port = server.getsockname()[1]
+
+        def hang_up() -> None:
+            connection, _ = server.accept()
+            connection.close()
+
+        threading.Thread(target=hang_up, daemon=True).start()
+        outcome = executor.attempt(action(f"http://127.0.0.1:{port}/hook"), "key", 1700000000)
+    # Closed before or after the request went out, depending on the machine's load: either way a
+    # connection error, named by its kind alone (never the URL).
+    assert outcome.retryable and outcome.error in (
+        "connection error: ProtocolError (RemoteDisconnected)", "connection error: ProtocolError (ConnectionResetError)",
+        "connection error: Connection reset by peer")
