@@ -98,8 +98,9 @@ class ScriptLimits:
     """Limits of one run; `cpu_s` defaults to the wall-clock timeout rounded up, plus one.
 
     `memory_mb` bounds the worker's address space (RLIMIT_AS), interpreter included (~35 MB of
-    it); `max_processes` the processes and threads of the run; `max_output_bytes` the kept log
-    bytes, the serialised output and each file the script writes.
+    it), and the run's private /tmp; `max_processes` the processes and threads of the run;
+    `max_output_bytes` the kept log bytes, the serialised output and each file the script writes;
+    `max_open_files` the descriptors of each process (and so the pipe buffers it can hold).
     """
 
     timeout_s: float = 5.0
@@ -107,11 +108,12 @@ class ScriptLimits:
     cpu_s: int | None = None
     max_processes: int = 16
     max_output_bytes: int = 1_000_000
+    max_open_files: int = 64
 
     def __post_init__(self) -> None:
         if not self.timeout_s > 0:
             raise ValueError(f"timeout_s must be positive, not {self.timeout_s!r}")
-        for name in ("memory_mb", "max_processes", "max_output_bytes"):
+        for name in ("memory_mb", "max_processes", "max_output_bytes", "max_open_files"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, not {getattr(self, name)!r}")
         if self.cpu_s is not None and self.cpu_s < 1:
@@ -123,7 +125,8 @@ class ScriptLimits:
 
     def to_job(self) -> dict[str, Any]:
         return {"timeout_s": self.timeout_s, "memory_mb": self.memory_mb, "cpu_s": self.effective_cpu_s,
-                "max_processes": self.max_processes, "max_output_bytes": self.max_output_bytes}
+                "max_processes": self.max_processes, "max_output_bytes": self.max_output_bytes,
+                "max_open_files": self.max_open_files}
 
 
 @dataclass(frozen=True)
@@ -144,6 +147,13 @@ class ScriptResult:
 
 class _RunnerError(Exception):
     """The runner could not start or talk to a supervisor."""
+
+
+class _IsolationUnavailable(_RunnerError):
+    """This deployment cannot sandbox scripts (child.py says why): scripts are refused."""
+
+
+ISOLATION_MARKER = "script isolation unavailable:"  # how child.py starts that reason
 
 
 class ScriptRunner:
@@ -168,6 +178,7 @@ class ScriptRunner:
         self._in_flight = 0
         self._last_start = 0.0
         self._thread: threading.Thread | None = None
+        self._refusal: str | None = None
         if self._target:
             self._thread = threading.Thread(target=self._keep_warm, name="script-runner-warm", daemon=True)
             self._thread.start()
@@ -178,6 +189,8 @@ class ScriptRunner:
             limits: ScriptLimits) -> ScriptResult:
         """Run `main(params, input, context)` of `source`; never raises for script problems."""
         started = time.perf_counter()
+        if self._refusal is not None:
+            return _failed(started, "runner_error", self._refusal)
         try:
             job = orjson.dumps({"source": source, "params": params, "input": input, "context": context,
                                 "limits": limits.to_job()}, default=str, option=orjson.OPT_NON_STR_KEYS)
@@ -199,6 +212,9 @@ class ScriptRunner:
         for _ in range(2):  # a warm supervisor found dead when sent the job: try once more
             try:
                 proc = self._take()
+            except _IsolationUnavailable as exc:
+                self._refuse(str(exc))
+                return _failed(started, "runner_error", str(exc))
             except (_RunnerError, OSError) as exc:  # OSError: out of descriptors, processes...
                 return _failed(started, "runner_error", str(exc))
             try:
@@ -238,12 +254,24 @@ class ScriptRunner:
         """Block until `warm` supervisors are ready (engine start-up, tests); False on timeout."""
         deadline = time.monotonic() + timeout
         with self._cond:
-            while len(self._pool) < self._target and not self._closed:
+            while len(self._pool) < self._target and not self._closed and self._refusal is None:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return False
                 self._cond.wait(left)
-            return not self._closed
+            return not self._closed and self._refusal is None
+
+    @property
+    def refusal(self) -> str | None:
+        """Why scripts are refused (this deployment cannot isolate them), or None."""
+        return self._refusal
+
+    def _refuse(self, reason: str) -> None:
+        with self._cond:
+            first, self._refusal = self._refusal is None, reason
+            self._cond.notify_all()
+        if first:
+            log.error("script runner: %s", reason)
 
     def stats(self) -> dict[str, int]:
         """Counters: runs; supervisors `forked` by the zygote or started cold (`cold_starts`);
@@ -295,6 +323,8 @@ class ScriptRunner:
                         with self._cond:
                             self._stats["forked"] += 1
                         return proc
+                    except _IsolationUnavailable:
+                        raise
                     except (_RunnerError, OSError) as exc:
                         self._zygote_failures += 1
                         log.warning("script runner: zygote failed, starting supervisors cold: %s", exc)
@@ -327,7 +357,7 @@ class ScriptRunner:
         failures = 0
         while True:
             with self._cond:
-                while not self._closed:
+                while not self._closed and self._refusal is None:
                     if len(self._pool) >= self._target:
                         self._cond.wait()
                         continue
@@ -336,10 +366,13 @@ class ScriptRunner:
                         self._cond.wait(REFILL_DELAY_S - quiet_s)  # let a short run finish first
                         continue
                     break
-                if self._closed:
+                if self._closed or self._refusal is not None:
                     return
             try:
                 proc = self._new_supervisor()
+            except _IsolationUnavailable as exc:
+                self._refuse(str(exc))
+                return
             except Exception as exc:  # noqa: BLE001 - keep trying, slower and slower
                 failures += 1
                 with self._cond:
@@ -444,6 +477,8 @@ class _Process:
             rest, _ = self.receive(5.0)
             detail = rest.decode(errors="replace").strip()
         self.kill()
+        if detail.startswith(ISOLATION_MARKER):
+            raise _IsolationUnavailable(f"scripts are refused: {detail}")
         raise _RunnerError(f"the script runner failed to start: {detail}")
 
     def send(self, data: bytes) -> None:
