@@ -225,14 +225,16 @@ def _write(fd: int, data: bytes) -> None:
 
 
 def _exit_like(status: int) -> None:
-    """End this process as `status` (a wait status) ended its child: same code, or same signal."""
-    if os.WIFSIGNALED(status):
-        sig = os.WTERMSIG(status)
+    """End this process as init said the script ended: exit code N, or 128 + the signal number
+    (see `_sandbox_init`; a script's own `os._exit(128 + N)` reads as signal N, harmlessly)."""
+    code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else 70
+    if code > 128:
+        sig = code - 128
         _prctl(PR_SET_DUMPABLE, 0)  # no core dump of ours
         signal.signal(sig, signal.SIG_DFL)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, [sig])
         os.kill(os.getpid(), sig)
-    os._exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 70)
+    os._exit(code)
 
 
 def _report_setup_failure(ready_w: int, exc: BaseException) -> None:
@@ -324,7 +326,6 @@ def _worker(uid: int | None, log_w: int, start_w: int, result_w: int) -> None:
         _write(start_w, orjson.dumps({"started": started, "limits": limits}))
         os.close(start_w)
         job["baseline_mb"] = baseline_mb
-        sandbox.resize_tmp(int(limits["memory_mb"]))
         _limit(limits, 0 if uid is not None else SANDBOX_PARENTS)
         if uid is not None:
             os.setgroups([])
