@@ -1,6 +1,9 @@
 """`api_script`: run a stored script API (the API manager) in the sandboxed script runner.
 
-Error messages and codes are those of the original system (RULES.md §5).
+Error messages and codes are those of the original system (RULES.md §5). An API with
+`network: true` is refused (status 403, not retried): its runs would need outbound access limited
+to public addresses, which the sandbox cannot enforce yet -- every run gets a network namespace
+with no interface up (docs/security-scripts.md).
 """
 
 from __future__ import annotations
@@ -20,6 +23,10 @@ from storage.repositories.script_apis import ScriptApiRepository
 
 if TYPE_CHECKING:
     from actions.script_runner import ScriptRunner
+
+
+NETWORK_REFUSED = ("network: true is refused: this engine cannot limit a script's network to public addresses,"
+                   " so scripts run with no network at all; set network: false")
 
 
 def script_references(api: Any, result: Any) -> dict[str, Any]:
@@ -43,6 +50,7 @@ class ApiDefinition:
     source: str
     timeout_ms: int
     memory_mb: int
+    network: bool = False
 
 
 class ApiScriptExecutor:
@@ -67,7 +75,7 @@ class ApiScriptExecutor:
             if api is None:
                 return None
             return ApiDefinition(str(api.id), api.name, api.version, api.type, api.source, api.timeout_ms,
-                                 api.memory_mb)
+                                 api.memory_mb, (api.spec or {}).get("network") is True)
 
     def definition(self, ref: str) -> ApiDefinition | None:
         """The API named or identified by `ref`, at most about `fresh_s` old."""
@@ -98,6 +106,8 @@ class ApiScriptExecutor:
             return ActionOutcome(ok=False, retryable=False, status_code=404, error="API definition not found")
         if api.type != "script":
             return ActionOutcome(ok=False, retryable=False, status_code=400, error="API is not a script type")
+        if api.network:
+            return ActionOutcome(ok=False, retryable=False, status_code=403, error=NETWORK_REFUSED)
         source, timeout_ms, memory_mb = api.source, api.timeout_ms, api.memory_mb
         from actions.script_runner import ScriptLimits  # the runner starts processes: load on use
 
