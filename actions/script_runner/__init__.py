@@ -71,7 +71,7 @@ from typing import Any
 
 import orjson
 
-__all__ = ["ScriptLimits", "ScriptResult", "ScriptRunner"]
+__all__ = ["ScriptLimits", "ScriptResult", "ScriptRunner", "isolation_problem"]
 
 log = logging.getLogger(__name__)
 
@@ -398,6 +398,20 @@ class ScriptRunner:
             subprocess.run([self._kill_binary, "-s", "KILL", "--", "-1"], user=uid, group=uid,
                            extra_groups=[], env=SANDBOX_ENV, stdin=subprocess.DEVNULL,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=5, check=False)
+
+
+def isolation_problem(python: str = sys.executable) -> str | None:
+    """Why this deployment cannot run scripts isolated (RULES.md §6), or None when it can: boots
+    one supervisor, which sets up a sandbox, and stops it. For the engine's start-up (~0.1 s)."""
+    try:
+        proc = _Process.start(python)
+    except _IsolationUnavailable as exc:
+        return str(exc)
+    except _RunnerError:
+        return None  # not an isolation problem: runs report it themselves
+    proc.close_stdin()  # no job: it cleans up and exits
+    _REAPER.put(proc)
+    return None
 
 
 def _readable(fd: int, timeout: float) -> bool:

@@ -170,7 +170,7 @@ ATTACKS = {
 
 DRIVER = """
 import json, os, socket, sys
-from actions.script_runner import ScriptLimits, ScriptRunner
+from actions.script_runner import ScriptLimits, ScriptRunner, isolation_problem
 attacks = json.loads(sys.argv[1])
 listener = socket.socket()
 listener.bind(("127.0.0.1", 0))
@@ -196,7 +196,7 @@ def received(sock, how):
         return True
     except BlockingIOError:
         return False
-print(json.dumps({"uid": os.getuid(), "results": results, "refusal": refusal,
+print(json.dumps({"uid": os.getuid(), "results": results, "refusal": refusal, "problem": isolation_problem(),
                   "tcp_accepted": received(listener, lambda s: s.accept()),
                   "udp_received": received(udp, lambda s: s.recv(10))}))
 """ % MAX_PROCESSES
@@ -242,7 +242,7 @@ def result(engine: dict[str, Any], name: str) -> dict[str, Any]:
 
 def test_the_engine_ran_in_the_intended_mode(engine: dict[str, Any]) -> None:
     assert engine["uid"] == (0 if engine["mode"] == "root" else ENGINE_UID)
-    assert engine["refusal"] is None
+    assert engine["refusal"] is None and engine["problem"] is None
 
 
 def test_the_engine_environment_and_other_processes_are_invisible(engine: dict[str, Any]) -> None:
@@ -320,5 +320,5 @@ def test_without_user_namespaces_scripts_are_refused_with_the_reason() -> None:
     got = report["results"]["tmp_after"]
     assert not got["ok"] and got["status"] == "runner_error" and got["output"] is None, got
     assert got["error"].startswith("scripts are refused: script isolation unavailable: unshare(user"), got
-    assert report["refusal"] == got["error"]
+    assert report["refusal"] == got["error"] == report["problem"]  # what `cepflow run` says at start
     assert "script runner: scripts are refused" in report["stderr"]
