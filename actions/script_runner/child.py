@@ -254,6 +254,9 @@ def _sandbox_parent(uid: int | None, ready_w: int, pipes: tuple[int, int, int]) 
     init and ends as it ends, so the supervisor sees the script's exit status or signal."""
     try:
         _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # the supervisor dies (killed while idle): go too
+        devnull = os.open(os.devnull, os.O_WRONLY)  # fd 1 is the runner's answer pipe: holding it
+        os.dup2(devnull, 1)  # would delay its EOF (the answer) until this process has exited
+        os.close(devnull)
         sandbox.unshare(user_namespace=uid is None)
         pid = os.fork()
         if pid == 0:
