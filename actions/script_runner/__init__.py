@@ -4,10 +4,15 @@ Design (the engine side; the process side is described in `child.py`):
 
 * Every run gets a fresh *supervisor* process (`child.py`), in its own session and process group,
   with a minimal environment (the engine's environment holds secrets: database URL, signing keys)
-  and no inherited descriptors. The supervisor forks the *worker* that runs the script under CPU,
-  memory, process-count and file-size limits, as a per-run unprivileged uid when we are root, and
-  kills every process the script started before it answers. A supervisor never runs two jobs, so
-  nothing leaks from one run to the next.
+  and no inherited descriptors. The supervisor forks the *worker*, which puts the run in
+  namespaces of its own (`sandbox.py`: pid, mount, network, IPC, UTS, and a user namespace when the
+  engine is not root) where the script runs under CPU, memory, process-count, open-file and
+  file-size limits, as a per-run unprivileged uid when we are root, with no capability left
+  otherwise. The supervisor kills every process the script started before it answers. A
+  supervisor never runs two jobs, so nothing leaks from one run to the next.
+* Isolation or nothing: a supervisor whose sandbox cannot be set up says why at boot, and the
+  runner then refuses every run with that reason (`refusal`, logged once as an error);
+  `isolation_problem()` asks the same question at the engine's start (`cepflow run`).
 * A cold `python` start costs 50-250 ms (more on a busy host), so `warm` supervisors are kept ready
   by one background thread: booted, with their worker forked, they have written a ready byte and
   block reading their job. `run()` takes one, sends the job (orjson) and waits for the answer: a
@@ -32,20 +37,21 @@ Design (the engine side; the process side is described in `child.py`):
   address-space limit), ``cpu`` (CPU-time limit, SIGXCPU), ``killed`` (another signal, e.g. the
   kernel OOM killer or the CPU hard limit) or ``runner_error`` (the runner itself could not run it).
 
-Limitations (by design or not yet done):
+What a script can reach (docs/security-scripts.md has the whole picture):
 
-* Only the engine running as root gives the full sandbox (a uid per run). Not root -- the Docker
-  image runs the engine as `cepflow` -- scripts run as the engine's user: they could signal or
-  ptrace the engine or read /proc/<engine>/environ, RLIMIT_NPROC is per user (so approximate: the
-  user's other tasks plus a margin are allowed), and a script that kills its own supervisor can
-  leave processes behind. Granting the engine CAP_SETUID/CAP_SETGID is not enough as written
-  (the child checks for euid 0).
-* No filesystem or network isolation (no namespaces, seccomp or chroot): a script reads what its
-  uid may read and can open sockets (API scripts call APIs). RLIMIT_FSIZE bounds each file it
-  writes, not the number of files.
-* `memory_mb` bounds address space, not resident memory, and includes the interpreter (~35 MB).
-* When the interpreter lives where the sandbox uid cannot read it (/root/.pyenv here), scripts can
-  import only the modules preloaded in `child.PRELOADED`.
+* Its own pid namespace and a fresh /proc: it sees its init (pid 1) and its own processes, never
+  the engine's (no /proc/<engine>/environ, nothing to signal or ptrace).
+* A read-only view of the system directories and the interpreter (`sandbox.SYSTEM_PATHS`), not the
+  project, its recovery folder, secrets or the host's /tmp; a private 64 MB tmpfs on /tmp,
+  /var/tmp and /dev/shm, gone with the run.
+* No network: a network namespace whose loopback is down. `network: true` is refused by
+  `actions.api_script` (public-only egress is not enforceable here yet).
+* `memory_mb` bounds address space (RLIMIT_AS, ~35 MB of it the interpreter), not resident
+  memory; kernel memory it can pin besides is bounded by the other limits: the /tmp size, and
+  pipe buffers by `max_open_files` x `max_processes` x 64 KiB (1 MiB each at most, within the
+  kernel's per-user budget fs.pipe-user-pages-soft).
+* Not root, RLIMIT_NPROC counts the tasks of the run's user namespace (Linux >= 5.14): the worker,
+  init and the script's own.
 * Supervisors forked by the zygote share its str hash seed (`random` is reseeded per run).
 """
 

@@ -4,23 +4,25 @@ Started by `ScriptRunner` -- forked by the zygote (`zygote()` below, a fork serv
 with `python -I -S <this file> <orjson dir> --zygote <socket fd>`) or, without one, started cold
 as `python -I -S <this file> <orjson dir>` -- in a new session (its own process group), with a
 minimal environment. At boot, before any job and so off the latency path, it makes itself a child
-subreaper, creates the run's private working directory and forks the *worker*, which points its
-stdout, stderr and the `logging` root handler at one log pipe and blocks reading the job (orjson)
-from the runner's pipe (fd 0) until EOF. The supervisor then writes one ready byte on stdout and
-waits. With a job:
+subreaper and forks the *worker*, which sets up the run's sandbox (`sandbox.py`): it unshares
+its namespaces and forks their *init* (pid 1 of the new pid namespace), which builds the
+file-system view and forks the *script process* (pid 2). That one points its stdout, stderr and
+the `logging` root handler at one log pipe and blocks reading the job (orjson) from the runner's
+pipe (fd 0) until EOF. Once the sandbox is ready (the `ready` pipe: b"R", or b"E" and why not) the
+supervisor writes one ready byte on stdout and waits. With a job:
 
-1. the worker tells the supervisor when it started and the limits (before any script code runs),
-   sets the resource limits (address space, CPU seconds, processes, file size, no core dumps),
-   drops to the run's unprivileged uid/gid when we are root (RLIMIT_NPROC does not bind root),
-   sets no-new-privs and runs `main(params, input, context)`;
+1. the script process tells the supervisor when it started and the limits (before any script code
+   runs), sets the resource limits (address space, CPU seconds, processes, open files, file size,
+   no core dumps), drops to the run's unprivileged uid/gid when we are root (RLIMIT_NPROC does not
+   bind root) or drops every capability in its user namespace otherwise, sets no-new-privs and
+   runs `main(params, input, context)`;
 2. the supervisor reads the log pipe (keeping at most `max_output_bytes`) and the worker's result
    pipe (length-prefixed) until the result is complete, the worker exits, or the wall-clock
    deadline passes;
 3. it SIGKILLs every process the script started (see `_kill_all`), collects the log bytes already
    written, writes one orjson result on stdout and closes it, and only then reaps the killed
-   processes and removes the working directory (they cannot run again: SIGKILL is already pending;
-   without a uid of its own, killing and reaping both happen before the answer). The runner never
-   reuses a supervisor.
+   processes (they cannot run again: SIGKILL is already pending; without a uid of its own, killing
+   and reaping both happen before the answer). The runner never reuses a supervisor.
 
 Why a supervisor *and* a worker: the supervisor stays privileged and outside the limits, so it can
 always enforce the timeout, drain the logs and clean up, whatever the script does to itself.
@@ -31,18 +33,18 @@ concurrent runs (and any system daemon running as nobody) would eat each other's
 signal or ptrace each other. A uid of its own gives each run its own process budget, isolation from
 the other runs, and a race-free way to kill everything it started: `kill(-1, SIGKILL)` issued with
 that uid reaches exactly the sandbox's processes, even ones that called `setsid()` or were
-reparented, and the kernel lets no fork complete concurrently with it. When not root (or when only
-`nobody` is mapped in our user namespace), the limits are set but privileges are not dropped,
-RLIMIT_NPROC is raised by the number of tasks that user already has (the limit is per user), and
-the clean-up walks /proc for our descendants instead (reading parent links from /proc/<pid>/stat:
-/proc/<pid>/task/<tid>/children needs CONFIG_PROC_CHILDREN, which some kernels lack), repeating
-until no child is left. The subreaper bit keeps every orphan a descendant of the supervisor, so "no
-child left" (ECHILD) means "nothing left".
+reparented, and the kernel lets no fork complete concurrently with it. When not root, the run's
+user namespace gives it a process budget of its own instead (RLIMIT_NPROC is counted per user
+namespace), and the clean-up walks /proc for our descendants (reading parent links from
+/proc/<pid>/stat: /proc/<pid>/task/<tid>/children needs CONFIG_PROC_CHILDREN, which some kernels
+lack), repeating until no child is left. The subreaper bit keeps every orphan a descendant of the
+supervisor, so "no child left" (ECHILD) means "nothing left"; and when the sandbox's init dies,
+the kernel kills whatever is left in its pid namespace.
 
-Imports: the standard library and orjson only (its directory is the first argument; `-S` skips
-site-packages and its .pth files, which cost ~30 ms of boot). Modules a script is likely to import
-are imported here ahead of time, because the sandbox uid may not be able to read the interpreter's
-files (a Python under /root, say): `PRELOADED`.
+Imports: the standard library, orjson (its directory is the first argument; `-S` skips
+site-packages and its .pth files, which cost ~30 ms of boot) and our sibling `sandbox`. Modules a
+script is likely to import are imported here ahead of time, which saves each run their import
+(the interpreter's own files are visible in the sandbox, read-only): `PRELOADED`.
 """
 
 from __future__ import annotations
