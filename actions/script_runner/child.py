@@ -278,7 +278,7 @@ def _sandbox_init(uid: int | None, ready_w: int, pipes: tuple[int, int, int]) ->
     kills every process left in the namespace)."""
     try:
         _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # the worker killed: the whole namespace goes
-        sandbox.build_root()
+        sandbox.build_root(user_namespace=uid is None)
         pid = os.fork()
         if pid == 0:
             os.close(ready_w)

@@ -54,8 +54,9 @@ SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}
 
 INNER_ID = 1000  # the script's uid/gid inside the user namespace (not 0: execve grants no capability)
 STAGE = "/tmp"  # where the new root is assembled, in our own mount namespace (hides the host's /tmp)
-SYSTEM_PATHS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc/ssl",
-                "/etc/ca-certificates", "/etc/localtime", "/etc/ld.so.cache", "/etc/alternatives")
+SYSTEM_PATHS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc/ssl/certs",
+                "/etc/ssl/openssl.cnf", "/etc/ca-certificates", "/etc/localtime", "/etc/ld.so.cache",
+                "/etc/alternatives")  # not /etc/ssl/private: the engine's groups may read it
 DEVICES = ("null", "zero", "full", "random", "urandom")
 TMP_MB = 64  # the private /tmp of a run (a remount to the run's memory_mb cost 3.5 ms of its 10)
 TMP_OPTIONS = f"mode=1777,size={TMP_MB}m,nr_inodes=4096"
@@ -152,9 +153,11 @@ def visible_paths() -> list[str]:
     return paths
 
 
-def build_root() -> None:
+def build_root(user_namespace: bool) -> None:
     """Init, step 2 (pid 1 of the new pid namespace, still privileged in it): the file-system view
-    described in the module docstring, then `pivot_root` into it; the host's tree is detached."""
+    described in the module docstring, then `pivot_root` into it; the host's tree is detached.
+    In the run's own user namespace, the script may create no nested one (each would give it
+    every capability over new namespaces: kernel attack surface it has no use for)."""
     _mount(None, "/", None, MS_REC | MS_PRIVATE)  # nothing we mount propagates to the host
     root = STAGE
     _mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=1m,nr_inodes=1024")
@@ -168,6 +171,9 @@ def build_root() -> None:
         _mount("proc", root + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
     except IsolationUnavailable:
         pass  # an empty /proc (see the module docstring)
+    else:
+        if user_namespace:
+            _write(root + "/proc/sys/user/max_user_namespaces", "0")
     os.mkdir(root + "/dev", 0o755)
     _mount("tmpfs", root + "/dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755,size=64k,nr_inodes=64")
     for name in DEVICES:

@@ -164,6 +164,8 @@ ATTACKS = {
                 out["setuid"] = "root"
             except OSError as exc:
                 out["setuid"] = f"refused: {exc}"
+            created = libc.unshare(0x10000000) == 0  # CLONE_NEWUSER
+            out["nested user namespace"] = "created" if created else ctypes.get_errno()
             return out
     """,
 }
@@ -309,6 +311,7 @@ def test_no_privilege_is_left(engine: dict[str, Any]) -> None:
         assert got["uid"] >= 2_000_000_000  # a per-run uid
     else:
         assert got["uid"] == 1000  # the engine's uid, mapped in a user namespace of its own
+        assert got["nested user namespace"] == 28  # ENOSPC: max_user_namespaces is 0 in its own
 
 
 @needs_root
