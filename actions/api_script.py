@@ -3,7 +3,8 @@
 Error messages and codes are those of the original system (RULES.md §5). An API with
 `network: true` is refused (status 403, not retried): its runs would need outbound access limited
 to public addresses, which the sandbox cannot enforce yet -- every run gets a network namespace
-with no interface up (docs/security-scripts.md).
+with no interface up (docs/security-scripts.md). So is a stored API whose timeout or memory_mb is
+beyond the bounds that apply time checks (a row from before them).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from actions.context import ActionRun, template_context
 from actions.outcome import ActionOutcome
 from dataflow.periodic import Periodic
-from dataflow.rules.model import ApiScriptAction
+from dataflow.rules.model import MAX_SCRIPT_MEMORY_MB, MAX_SCRIPT_TIMEOUT_MS, ApiScriptAction
 from storage.repositories.script_apis import ScriptApiRepository
 
 if TYPE_CHECKING:
@@ -27,6 +28,17 @@ if TYPE_CHECKING:
 
 NETWORK_REFUSED = ("network: true is refused: this engine cannot limit a script's network to public addresses,"
                    " so scripts run with no network at all; set network: false")
+
+
+def refusal(api: ApiDefinition) -> str | None:
+    """Why this stored API may not run, or None. Apply time checks the same bounds; a row stored
+    before they existed (or written around `cepflow apis apply`) is refused here, not run."""
+    if api.network:
+        return NETWORK_REFUSED
+    if not 0 < api.timeout_ms <= MAX_SCRIPT_TIMEOUT_MS or not 0 < api.memory_mb <= MAX_SCRIPT_MEMORY_MB:
+        return (f"the API's limits are out of bounds (timeout {api.timeout_ms} ms, memory_mb {api.memory_mb};"
+                f" at most {MAX_SCRIPT_TIMEOUT_MS // 1000}s and {MAX_SCRIPT_MEMORY_MB}): apply it again")
+    return None
 
 
 def script_references(api: Any, result: Any) -> dict[str, Any]:
@@ -106,8 +118,9 @@ class ApiScriptExecutor:
             return ActionOutcome(ok=False, retryable=False, status_code=404, error="API definition not found")
         if api.type != "script":
             return ActionOutcome(ok=False, retryable=False, status_code=400, error="API is not a script type")
-        if api.network:
-            return ActionOutcome(ok=False, retryable=False, status_code=403, error=NETWORK_REFUSED)
+        refused = refusal(api)
+        if refused is not None:
+            return ActionOutcome(ok=False, retryable=False, status_code=403, error=refused)
         source, timeout_ms, memory_mb = api.source, api.timeout_ms, api.memory_mb
         from actions.script_runner import ScriptLimits  # the runner starts processes: load on use
 
