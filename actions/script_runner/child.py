@@ -541,7 +541,7 @@ class _Supervisor:
         if ready != b"R":
             _kill_all(self.uid, self.statuses, self.pid)
             raise sandbox.IsolationUnavailable(ready[1:].decode(errors="replace") if ready[:1] == b"E"
-                                               else "script isolation unavailable: the sandbox set-up died")
+                                               else "script isolation unavailable: the sandbox set-up died or hung")
 
     def wait_start(self) -> dict | None:
         """Block until the worker has its job: its start time and limits; None if it exited."""
