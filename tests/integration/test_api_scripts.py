@@ -187,7 +187,8 @@ source: |
       except OSError as exc:
           killed = exc.errno
       reached = {{}}
-      for name, host, port in (("kafka", "{kafka_host}", {kafka_port}), ("postgresql", "{database.host}", {database.port})):
+      for name, host, port in (("kafka", "{kafka_host}", {kafka_port}),
+                               ("postgresql", "{database.host}", {database.port})):
           try:
               socket.create_connection((host, port), timeout=2).close()
               reached[name] = True
