@@ -1,6 +1,10 @@
 """`api_script`: run a stored script API (the API manager) in the sandboxed script runner.
 
-Error messages and codes are those of the original system (RULES.md §5).
+Error messages and codes are those of the original system (RULES.md §5). An API with
+`network: true` is refused (status 403, not retried): its runs would need outbound access limited
+to public addresses, which the sandbox cannot enforce yet -- every run gets a network namespace
+with no interface up (docs/SECURITY.md). So is a stored API whose timeout or memory_mb is
+beyond the bounds that apply time checks (a row from before them).
 """
 
 from __future__ import annotations
@@ -15,11 +19,27 @@ from sqlalchemy.orm import Session, sessionmaker
 from actions.outcome import ActionOutcome
 from dataflow.periodic import Periodic
 from dataflow.template_context import ActionRun, template_context
-from rules.model import ApiScriptAction
+from rules.model import MAX_SCRIPT_MEMORY_MB, MAX_SCRIPT_TIMEOUT_MS, ApiScriptAction
 from storage.repositories.script_apis import ScriptApiRepository
 
 if TYPE_CHECKING:
     from actions.script_runner import ScriptRunner
+
+
+NETWORK_REFUSED = ("network: true is refused: this engine cannot limit a script's network to public addresses,"
+                   " so scripts run with no network at all; set network: false")
+
+
+def refusal(api: ApiDefinition) -> str | None:
+    """Why this stored API may not run, or None. Apply time checks the same bounds; a row stored
+    before they existed (or written around `cepflow apis apply`) is refused here, not run.
+    """
+    if api.network:
+        return NETWORK_REFUSED
+    if not 0 < api.timeout_ms <= MAX_SCRIPT_TIMEOUT_MS or not 0 < api.memory_mb <= MAX_SCRIPT_MEMORY_MB:
+        return (f"the API's limits are out of bounds (timeout {api.timeout_ms} ms, memory_mb {api.memory_mb};"
+                f" at most {MAX_SCRIPT_TIMEOUT_MS // 1000}s and {MAX_SCRIPT_MEMORY_MB}): apply it again")
+    return None
 
 
 def script_references(api: Any, result: Any) -> dict[str, Any]:
@@ -44,6 +64,7 @@ class ApiDefinition:
     source: str
     timeout_ms: int
     memory_mb: int
+    network: bool = False
 
 
 class ApiScriptExecutor:
@@ -68,7 +89,7 @@ class ApiScriptExecutor:
             if api is None:
                 return None
             return ApiDefinition(str(api.id), api.name, api.version, api.type, api.source, api.timeout_ms,
-                                 api.memory_mb)
+                                 api.memory_mb, (api.spec or {}).get("network") is True)
 
     def definition(self, ref: str) -> ApiDefinition | None:
         """The API named or identified by `ref`, at most about `fresh_s` old."""
@@ -99,6 +120,9 @@ class ApiScriptExecutor:
             return ActionOutcome(ok=False, retryable=False, status_code=404, error="API definition not found")
         if api.type != "script":
             return ActionOutcome(ok=False, retryable=False, status_code=400, error="API is not a script type")
+        refused = refusal(api)
+        if refused is not None:
+            return ActionOutcome(ok=False, retryable=False, status_code=403, error=refused)
         source, timeout_ms, memory_mb = api.source, api.timeout_ms, api.memory_mb
         from actions.script_runner import ScriptLimits  # the runner starts processes: load on use
 

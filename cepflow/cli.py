@@ -86,6 +86,10 @@ def run(recovery_dir: Path, snapshot_interval: int, workers: int, process_id: in
         fail("--process-id and --addresses go together")
     settings = get_settings()
     ensure_topics(settings.brokers, settings.topic_plan())
+    from actions.script_runner import isolation_problem
+
+    if (problem := isolation_problem()) is not None:  # say it now, not at the first api_script action
+        click.echo(f"cepflow: {problem}; api_script actions will fail with this reason", err=True)
     if not any(recovery_dir.glob("part-*.sqlite3")):
         recovery_dir.mkdir(parents=True, exist_ok=True)
         subprocess.run([sys.executable, "-m", "bytewax.recovery", str(recovery_dir),

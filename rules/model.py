@@ -663,6 +663,10 @@ class RuleSpec(_Strict):
 # --- script APIs (RULES.md section 6) -------------------------------------------------------------
 
 
+MAX_SCRIPT_TIMEOUT_MS = 60_000  # RULES.md §6: at most 60s
+MAX_SCRIPT_MEMORY_MB = 2048  # RULES.md §6: at most 2048
+
+
 class ScriptApiSpec(_Strict):
     """A stored script API; only `type: script` runs as an action."""
 
@@ -671,9 +675,19 @@ class ScriptApiSpec(_Strict):
     type: NonEmptyStr = "script"
     language: Literal["python"] = "python"
     timeout: PositiveDuration = 5000
-    memory_mb: Annotated[StrictInt, Field(ge=16, le=65536)] = 256
+    memory_mb: Annotated[StrictInt, Field(ge=16, le=MAX_SCRIPT_MEMORY_MB)] = 256
+    network: StrictBool = False
     description: str = ""
     source: NonEmptyStr
+
+    @field_validator("timeout")
+    @classmethod
+    def _bounded_timeout(cls, timeout: int) -> int:
+        """A run holds a sandbox (processes, memory) for its whole timeout: RULES.md §6 caps it."""
+        if timeout > MAX_SCRIPT_TIMEOUT_MS:
+            msg = f"timeout must be at most {MAX_SCRIPT_TIMEOUT_MS // 1000}s (got {timeout} ms)"
+            raise _fail(msg)
+        return timeout
 
     @model_validator(mode="after")
     def _defines_main(self) -> ScriptApiSpec:

@@ -4,10 +4,15 @@ Design (the engine side; the process side is described in `child.py`):
 
 * Every run gets a fresh *supervisor* process (`child.py`), in its own session and process group,
   with a minimal environment (the engine's environment holds secrets: database URL, signing keys)
-  and no inherited descriptors. The supervisor forks the *worker* that runs the script under CPU,
-  memory, process-count and file-size limits, as a per-run unprivileged uid when we are root, and
-  kills every process the script started before it answers. A supervisor never runs two jobs, so
-  nothing leaks from one run to the next.
+  and no inherited descriptors. The supervisor forks the *worker*, which puts the run in
+  namespaces of its own (`sandbox.py`: pid, mount, network, IPC, UTS, and a user namespace when the
+  engine is not root) where the script runs under CPU, memory, process-count, open-file and
+  file-size limits, as a per-run unprivileged uid when we are root, with no capability left
+  otherwise. The supervisor kills every process the script started before it answers. A
+  supervisor never runs two jobs, so nothing leaks from one run to the next.
+* Isolation or nothing: a supervisor whose sandbox cannot be set up says why at boot, and the
+  runner then refuses every run with that reason (`refusal`, logged once as an error);
+  `isolation_problem()` asks the same question at the engine's start (`cepflow run`).
 * A cold `python` start costs 50-250 ms (more on a busy host), so `warm` supervisors are kept ready
   by one background thread: booted, with their worker forked, they have written a ready byte and
   block reading their job. `run()` takes one, sends the job (orjson) and waits for the answer: a
@@ -32,20 +37,21 @@ Design (the engine side; the process side is described in `child.py`):
   address-space limit), ``cpu`` (CPU-time limit, SIGXCPU), ``killed`` (another signal, e.g. the
   kernel OOM killer or the CPU hard limit) or ``runner_error`` (the runner itself could not run it).
 
-Limitations (by design or not yet done):
+What a script can reach (docs/SECURITY.md has the whole picture):
 
-* Only the engine running as root gives the full sandbox (a uid per run). Not root -- the Docker
-  image runs the engine as `cepflow` -- scripts run as the engine's user: they could signal or
-  ptrace the engine or read /proc/<engine>/environ, RLIMIT_NPROC is per user (so approximate: the
-  user's other tasks plus a margin are allowed), and a script that kills its own supervisor can
-  leave processes behind. Granting the engine CAP_SETUID/CAP_SETGID is not enough as written
-  (the child checks for euid 0).
-* No filesystem or network isolation (no namespaces, seccomp or chroot): a script reads what its
-  uid may read and can open sockets (API scripts call APIs). RLIMIT_FSIZE bounds each file it
-  writes, not the number of files.
-* `memory_mb` bounds address space, not resident memory, and includes the interpreter (~35 MB).
-* When the interpreter lives where the sandbox uid cannot read it (/root/.pyenv here), scripts can
-  import only the modules preloaded in `child.PRELOADED`.
+* Its own pid namespace and a fresh /proc: it sees its init (pid 1) and its own processes, never
+  the engine's (no /proc/<engine>/environ, nothing to signal or ptrace).
+* A read-only view of the system directories and the interpreter (`sandbox.SYSTEM_PATHS`), not the
+  project, its recovery folder, secrets or the host's /tmp; a private 64 MB tmpfs on /tmp,
+  /var/tmp and /dev/shm, gone with the run.
+* No network: a network namespace whose loopback is down. `network: true` is refused by
+  `actions.api_script` (public-only egress is not enforceable here yet).
+* `memory_mb` bounds address space (RLIMIT_AS, ~35 MB of it the interpreter), not resident
+  memory; kernel memory it can pin besides is bounded by the other limits: the /tmp size, and
+  pipe buffers by `max_open_files` x `max_processes` x 64 KiB (1 MiB each at most, within the
+  kernel's per-user budget fs.pipe-user-pages-soft).
+* Not root, RLIMIT_NPROC counts the tasks of the run's user namespace (Linux >= 5.14): the worker,
+  init and the script's own.
 * Supervisors forked by the zygote share its str hash seed (`random` is reseeded per run).
 """
 
@@ -71,7 +77,7 @@ from typing import Any
 
 import orjson
 
-__all__ = ["ScriptLimits", "ScriptResult", "ScriptRunner"]
+__all__ = ["ScriptLimits", "ScriptResult", "ScriptRunner", "isolation_problem"]
 
 log = logging.getLogger(__name__)
 
@@ -98,8 +104,9 @@ class ScriptLimits:
     """Limits of one run; `cpu_s` defaults to the wall-clock timeout rounded up, plus one.
 
     `memory_mb` bounds the worker's address space (RLIMIT_AS), interpreter included (~35 MB of
-    it); `max_processes` the processes and threads of the run; `max_output_bytes` the kept log
-    bytes, the serialised output and each file the script writes.
+    it), and the run's private /tmp; `max_processes` the processes and threads of the run;
+    `max_output_bytes` the kept log bytes, the serialised output and each file the script writes;
+    `max_open_files` the descriptors of each process (and so the pipe buffers it can hold).
     """
 
     timeout_s: float = 5.0
@@ -107,12 +114,13 @@ class ScriptLimits:
     cpu_s: int | None = None
     max_processes: int = 16
     max_output_bytes: int = 1_000_000
+    max_open_files: int = 64
 
     def __post_init__(self) -> None:
         if not self.timeout_s > 0:
             msg = f"timeout_s must be positive, not {self.timeout_s!r}"
             raise ValueError(msg)
-        for name in ("memory_mb", "max_processes", "max_output_bytes"):
+        for name in ("memory_mb", "max_processes", "max_output_bytes", "max_open_files"):
             if getattr(self, name) < 1:
                 msg = f"{name} must be at least 1, not {getattr(self, name)!r}"
                 raise ValueError(msg)
@@ -126,7 +134,8 @@ class ScriptLimits:
 
     def to_job(self) -> dict[str, Any]:
         return {"timeout_s": self.timeout_s, "memory_mb": self.memory_mb, "cpu_s": self.effective_cpu_s,
-                "max_processes": self.max_processes, "max_output_bytes": self.max_output_bytes}
+                "max_processes": self.max_processes, "max_output_bytes": self.max_output_bytes,
+                "max_open_files": self.max_open_files}
 
 
 @dataclass(frozen=True)
@@ -147,6 +156,13 @@ class ScriptResult:
 
 class _RunnerError(Exception):
     """The runner could not start or talk to a supervisor."""
+
+
+class _IsolationUnavailable(_RunnerError):
+    """The deployment cannot sandbox scripts (child.py says why): scripts are refused."""
+
+
+ISOLATION_MARKER = "script isolation unavailable:"  # how child.py starts that reason
 
 
 class ScriptRunner:
@@ -171,6 +187,7 @@ class ScriptRunner:
         self._in_flight = 0
         self._last_start = 0.0
         self._thread: threading.Thread | None = None
+        self._refusal: str | None = None
         if self._target:
             self._thread = threading.Thread(target=self._keep_warm, name="script-runner-warm", daemon=True)
             self._thread.start()
@@ -181,6 +198,8 @@ class ScriptRunner:
             limits: ScriptLimits) -> ScriptResult:
         """Run `main(params, input, context)` of `source`; never raises for script problems."""
         started = time.perf_counter()
+        if self._refusal is not None:
+            return _failed(started, "runner_error", self._refusal)
         try:
             job = orjson.dumps({"source": source, "params": params, "input": input, "context": context,
                                 "limits": limits.to_job()}, default=str, option=orjson.OPT_NON_STR_KEYS)
@@ -202,6 +221,9 @@ class ScriptRunner:
         for _ in range(2):  # a warm supervisor found dead when sent the job: try once more
             try:
                 proc = self._take()
+            except _IsolationUnavailable as exc:
+                self._refuse(str(exc))
+                return _failed(started, "runner_error", str(exc))
             except (_RunnerError, OSError) as exc:  # OSError: out of descriptors, processes...
                 return _failed(started, "runner_error", str(exc))
             try:
@@ -241,12 +263,24 @@ class ScriptRunner:
         """Block until `warm` supervisors are ready (engine start-up, tests); False on timeout."""
         deadline = time.monotonic() + timeout
         with self._cond:
-            while len(self._pool) < self._target and not self._closed:
+            while len(self._pool) < self._target and not self._closed and self._refusal is None:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return False
                 self._cond.wait(left)
-            return not self._closed
+            return not self._closed and self._refusal is None
+
+    @property
+    def refusal(self) -> str | None:
+        """Why scripts are refused (this deployment cannot isolate them), or None."""
+        return self._refusal
+
+    def _refuse(self, reason: str) -> None:
+        with self._cond:
+            first, self._refusal = self._refusal is None, reason
+            self._cond.notify_all()
+        if first:
+            log.error("script runner: %s", reason)
 
     def stats(self) -> dict[str, int]:
         """Counters: runs; supervisors `forked` by the zygote or started cold (`cold_starts`);
@@ -300,6 +334,8 @@ class ScriptRunner:
                         with self._cond:
                             self._stats["forked"] += 1
                         return proc
+                    except _IsolationUnavailable:
+                        raise
                     except (_RunnerError, OSError) as exc:
                         self._zygote_failures += 1
                         log.warning("script runner: zygote failed, starting supervisors cold: %s", exc)
@@ -333,7 +369,7 @@ class ScriptRunner:
         failures = 0
         while True:
             with self._cond:
-                while not self._closed:
+                while not self._closed and self._refusal is None:
                     if len(self._pool) >= self._target:
                         self._cond.wait()
                         continue
@@ -342,10 +378,13 @@ class ScriptRunner:
                         self._cond.wait(REFILL_DELAY_S - quiet_s)  # let a short run finish first
                         continue
                     break
-                if self._closed:
+                if self._closed or self._refusal is not None:
                     return
             try:
                 proc = self._new_supervisor()
+            except _IsolationUnavailable as exc:
+                self._refuse(str(exc))
+                return
             except Exception as exc:
                 failures += 1
                 with self._cond:
@@ -371,6 +410,21 @@ class ScriptRunner:
             subprocess.run([self._kill_binary, "-s", "KILL", "--", "-1"], user=uid, group=uid,
                            extra_groups=[], env=SANDBOX_ENV, stdin=subprocess.DEVNULL,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=5, check=False)
+
+
+def isolation_problem(python: str = sys.executable) -> str | None:
+    """Why this deployment cannot run scripts isolated (RULES.md §6), or None when it can: boots
+    one supervisor, which sets up a sandbox, and stops it. For the engine's start-up (~0.1 s).
+    """
+    try:
+        proc = _Process.start(python)
+    except _IsolationUnavailable as exc:
+        return str(exc)
+    except _RunnerError:
+        return None  # not an isolation problem: runs report it themselves
+    proc.close_stdin()  # no job: it cleans up and exits
+    _REAPER.put(proc)
+    return None
 
 
 def _readable(fd: int, timeout: float) -> bool:
@@ -452,8 +506,11 @@ class _Process:
             rest, _ = self.receive(5.0)
             detail = rest.decode(errors="replace").strip()
         self.kill()
-        msg = f"the script runner failed to start: {detail}"
-        raise _RunnerError(msg)
+        if detail.startswith(ISOLATION_MARKER):
+            msg_0 = f"scripts are refused: {detail}"
+            raise _IsolationUnavailable(msg_0)
+        msg_0 = f"the script runner failed to start: {detail}"
+        raise _RunnerError(msg_0)
 
     def send(self, data: bytes) -> None:
         view = memoryview(data)

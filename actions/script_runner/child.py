@@ -4,23 +4,25 @@ Started by `ScriptRunner` -- forked by the zygote (`zygote()` below, a fork serv
 with `python -I -S <this file> <orjson dir> --zygote <socket fd>`) or, without one, started cold
 as `python -I -S <this file> <orjson dir>` -- in a new session (its own process group), with a
 minimal environment. At boot, before any job and so off the latency path, it makes itself a child
-subreaper, creates the run's private working directory and forks the *worker*, which points its
-stdout, stderr and the `logging` root handler at one log pipe and blocks reading the job (orjson)
-from the runner's pipe (fd 0) until EOF. The supervisor then writes one ready byte on stdout and
-waits. With a job:
+subreaper and forks the *worker*, which sets up the run's sandbox (`sandbox.py`): it unshares
+its namespaces and forks their *init* (pid 1 of the new pid namespace), which builds the
+file-system view and forks the *script process* (pid 2). That one points its stdout, stderr and
+the `logging` root handler at one log pipe and blocks reading the job (orjson) from the runner's
+pipe (fd 0) until EOF. Once the sandbox is ready (the `ready` pipe: b"R", or b"E" and why not) the
+supervisor writes one ready byte on stdout and waits. With a job:
 
-1. the worker tells the supervisor when it started and the limits (before any script code runs),
-   sets the resource limits (address space, CPU seconds, processes, file size, no core dumps),
-   drops to the run's unprivileged uid/gid when we are root (RLIMIT_NPROC does not bind root),
-   sets no-new-privs and runs `main(params, input, context)`;
+1. the script process tells the supervisor when it started and the limits (before any script code
+   runs), sets the resource limits (address space, CPU seconds, processes, open files, file size,
+   no core dumps), drops to the run's unprivileged uid/gid when we are root (RLIMIT_NPROC does not
+   bind root) or drops every capability in its user namespace otherwise, sets no-new-privs and
+   runs `main(params, input, context)`;
 2. the supervisor reads the log pipe (keeping at most `max_output_bytes`) and the worker's result
    pipe (length-prefixed) until the result is complete, the worker exits, or the wall-clock
    deadline passes;
 3. it SIGKILLs every process the script started (see `_kill_all`), collects the log bytes already
    written, writes one orjson result on stdout and closes it, and only then reaps the killed
-   processes and removes the working directory (they cannot run again: SIGKILL is already pending;
-   without a uid of its own, killing and reaping both happen before the answer). The runner never
-   reuses a supervisor.
+   processes (they cannot run again: SIGKILL is already pending; without a uid of its own, killing
+   and reaping both happen before the answer). The runner never reuses a supervisor.
 
 Why a supervisor *and* a worker: the supervisor stays privileged and outside the limits, so it can
 always enforce the timeout, drain the logs and clean up, whatever the script does to itself.
@@ -31,18 +33,18 @@ concurrent runs (and any system daemon running as nobody) would eat each other's
 signal or ptrace each other. A uid of its own gives each run its own process budget, isolation from
 the other runs, and a race-free way to kill everything it started: `kill(-1, SIGKILL)` issued with
 that uid reaches exactly the sandbox's processes, even ones that called `setsid()` or were
-reparented, and the kernel lets no fork complete concurrently with it. When not root (or when only
-`nobody` is mapped in our user namespace), the limits are set but privileges are not dropped,
-RLIMIT_NPROC is raised by the number of tasks that user already has (the limit is per user), and
-the clean-up walks /proc for our descendants instead (reading parent links from /proc/<pid>/stat:
-/proc/<pid>/task/<tid>/children needs CONFIG_PROC_CHILDREN, which some kernels lack), repeating
-until no child is left. The subreaper bit keeps every orphan a descendant of the supervisor, so "no
-child left" (ECHILD) means "nothing left".
+reparented, and the kernel lets no fork complete concurrently with it. When not root, the run's
+user namespace gives it a process budget of its own instead (RLIMIT_NPROC is counted per user
+namespace), and the clean-up walks /proc for our descendants (reading parent links from
+/proc/<pid>/stat: /proc/<pid>/task/<tid>/children needs CONFIG_PROC_CHILDREN, which some kernels
+lack), repeating until no child is left. The subreaper bit keeps every orphan a descendant of the
+supervisor, so "no child left" (ECHILD) means "nothing left"; and when the sandbox's init dies,
+the kernel kills whatever is left in its pid namespace.
 
-Imports: the standard library and orjson only (its directory is the first argument; `-S` skips
-site-packages and its .pth files, which cost ~30 ms of boot). Modules a script is likely to import
-are imported here ahead of time, because the sandbox uid may not be able to read the interpreter's
-files (a Python under /root, say): `PRELOADED`.
+Imports: the standard library, orjson (its directory is the first argument; `-S` skips
+site-packages and its .pth files, which cost ~30 ms of boot) and our sibling `sandbox`. Modules a
+script is likely to import are imported here ahead of time, which saves each run their import
+(the interpreter's own files are visible in the sandbox, read-only): `PRELOADED`.
 """
 
 from __future__ import annotations
@@ -51,22 +53,21 @@ import ctypes
 import io
 import linecache
 import logging
-import mmap
 import os
 import resource
 import select
-import shutil
 import signal
 import struct
 import sys
-import tempfile
 import time
 import traceback
 
 if len(sys.argv) > 1 and sys.argv[1] not in sys.path:
     sys.path.append(sys.argv[1])
+sys.path.append(os.path.dirname(os.path.abspath(__file__)))  # for `sandbox`, our sibling
 
 import orjson
+import sandbox  # type: ignore[import-not-found]  # a sibling, found by path (the runner runs this file)
 
 PRELOADED = (
     "base64", "binascii", "bisect", "calendar", "collections", "copy", "csv", "dataclasses", "datetime",
@@ -80,10 +81,11 @@ PRELOADED = (
 PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
 PR_SET_NO_NEW_PRIVS = 38
+PR_SET_DUMPABLE = 4
 SANDBOX_UID_BASE = 2_000_000_000
-NOBODY = 65534
-SHARED_NPROC_MARGIN = 16  # see _Supervisor.count_shared_tasks
-RECOUNT_S = 5.0
+SANDBOX_PARENTS = 2  # the worker and the sandbox's init: tasks of the run's user besides the script's
+SANDBOX_READY_S = 10.0  # setting up the namespaces takes milliseconds
+SCRIPT_DIR = "/tmp"  # the run's private tmpfs (see sandbox.py): working directory, HOME, TMPDIR
 RESULT_SLACK = 64 * 1024  # result bytes allowed beyond max_output_bytes (status, error text)
 MEMORY_RESERVE = 1 << 20  # freed on MemoryError so the worker can still report it
 TRACEBACK_LINES = 12
@@ -99,7 +101,9 @@ def _prctl(option: int, value: int) -> None:
 
 
 def _sandbox_uid() -> int | None:
-    """The uid/gid this run's worker gets, or None when we cannot switch users (not root)."""
+    """The uid/gid this run's script gets, or None when we cannot switch users (not root, or root
+    in a user namespace without that uid): the run then gets a user namespace (sandbox.py).
+    """
     if os.geteuid() != 0:
         return None
     uid = SANDBOX_UID_BASE + os.getpid()
@@ -108,7 +112,7 @@ def _sandbox_uid() -> int | None:
             mapped = any(int(lo) <= uid < int(lo) + int(n) for lo, _, n in (line.split() for line in handle))
     except OSError:
         mapped = True
-    return uid if mapped else NOBODY
+    return uid if mapped else None
 
 
 # --------------------------------------------------------------------------------------- worker
@@ -129,28 +133,19 @@ def _describe(exc: BaseException) -> str:
 
 
 def _limit(limits: dict, shared_tasks: int) -> None:
-    """Set the run's limits; `shared_tasks`: tasks the (shared) user has besides this run."""
+    """Set the run's limits; `shared_tasks`: tasks the run's user has besides the script's."""
     memory = int(limits["memory_mb"]) * 1024 * 1024
     cpu = int(limits["cpu_s"])
     nproc = int(limits["max_processes"]) + shared_tasks
     fsize = int(limits["max_output_bytes"])
+    nofile = int(limits["max_open_files"])
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))  # also bounds its pipe buffers
+    resource.setrlimit(resource.RLIMIT_MSGQUEUE, (0, 0))
     resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
     resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
     resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
-
-
-def _tasks_of(uid: int) -> int:
-    count = 0
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            try:
-                if os.stat(f"/proc/{name}").st_uid == uid:
-                    count += len(os.listdir(f"/proc/{name}/task"))
-            except OSError:
-                continue
-    return count
 
 
 def _redirect_output(log_fd: int) -> None:
@@ -236,8 +231,84 @@ def _write(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view):]
 
 
-def _worker(uid: int | None, workdir: str, log_w: int, start_w: int, result_w: int, shared: mmap.mmap) -> None:
-    """The forked worker; never returns. Waits for its job, then runs it under the limits.
+def _exit_like(status: int) -> None:
+    """End this process as init said the script ended: exit code N, or 128 + the signal number
+    (see `_sandbox_init`; a script's own `os._exit(128 + N)` reads as signal N, harmlessly).
+    """
+    code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else 70
+    if code > 128:
+        sig = code - 128
+        _prctl(PR_SET_DUMPABLE, 0)  # no core dump of ours
+        signal.signal(sig, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, [sig])
+        os.kill(os.getpid(), sig)
+    os._exit(code)
+
+
+def _report_setup_failure(ready_w: int, exc: BaseException) -> None:
+    """Tell the supervisor why the sandbox could not be set up (it tells the runner)."""
+    if isinstance(exc, sandbox.IsolationUnavailable):
+        text = f"script isolation unavailable: {exc}"
+    else:
+        text = "script isolation unavailable: " + traceback.format_exc(limit=-3)
+    try:
+        _write(ready_w, b"E" + text.encode(errors="replace"))
+    except BaseException:
+        pass
+
+
+def _sandbox_parent(uid: int | None, ready_w: int, pipes: tuple[int, int, int]) -> None:
+    """The forked worker; never returns. Creates the run's namespaces (sandbox.py), forks their
+    init and ends as it ends, so the supervisor sees the script's exit status or signal.
+    """
+    try:
+        _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # the supervisor dies (killed while idle): go too
+        devnull = os.open(os.devnull, os.O_WRONLY)  # fd 1 is the runner's answer pipe: holding it
+        os.dup2(devnull, 1)  # would delay its EOF (the answer) until this process has exited
+        os.close(devnull)
+        sandbox.unshare(user_namespace=uid is None)
+        pid = os.fork()
+        if pid == 0:
+            _sandbox_init(uid, ready_w, pipes)
+        for fd in (0, ready_w, *pipes):
+            os.close(fd)
+        _exit_like(os.waitpid(pid, 0)[1])
+    except BaseException as exc:
+        _report_setup_failure(ready_w, exc)
+    finally:
+        os._exit(70)
+
+
+def _sandbox_init(uid: int | None, ready_w: int, pipes: tuple[int, int, int]) -> None:
+    """Pid 1 of the run's pid namespace; never returns. Builds the file-system view, forks the
+    script process, reaps whatever gets orphaned, and ends as the script process ends (its end
+    kills every process left in the namespace).
+    """
+    try:
+        _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # the worker killed: the whole namespace goes
+        sandbox.build_root(user_namespace=uid is None)
+        pid = os.fork()
+        if pid == 0:
+            os.close(ready_w)
+            _worker(uid, *pipes)
+        _write(ready_w, b"R")
+        for fd in (0, ready_w, *pipes):
+            os.close(fd)
+        while True:
+            child, status = os.wait()
+            if child == pid:
+                break
+        # pid 1 ignores its own default-action signals: say how the script ended in the exit code
+        os._exit(128 + os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status))
+    except BaseException as exc:
+        _report_setup_failure(ready_w, exc)
+    finally:
+        os._exit(70)
+
+
+def _worker(uid: int | None, log_w: int, start_w: int, result_w: int) -> None:
+    """The script process, inside the sandbox; never returns. Waits for its job, then runs it under
+    the limits, with no privilege left.
 
     The job comes straight from the runner (fd 0, inherited), which saves a process hop on the
     latency path. Before any script code runs, the worker tells the supervisor when it started and
@@ -245,14 +316,14 @@ def _worker(uid: int | None, workdir: str, log_w: int, start_w: int, result_w: i
     """
     code = 70
     try:
-        _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # the supervisor dies (killed while idle): go too
+        _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # init dies: go too (the kernel sees to it anyway)
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a too-large file write fails (EFBIG), no kill
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
         job_r = os.dup(0)
         _redirect_output(log_w)
-        os.chdir(workdir)
+        os.chdir(SCRIPT_DIR)
         os.umask(0o077)
-        os.environ.update(HOME=workdir, TMPDIR=workdir)
+        os.environ.update(HOME=SCRIPT_DIR, TMPDIR=SCRIPT_DIR)
         with open("/proc/self/statm") as statm:  # address space in use before the script
             baseline_mb = round(int(statm.read().split()[0]) * resource.getpagesize() / 2**20)
         reserve = bytearray(MEMORY_RESERVE)  # freed on MemoryError so that we can still report it
@@ -268,13 +339,14 @@ def _worker(uid: int | None, workdir: str, log_w: int, start_w: int, result_w: i
         _write(start_w, orjson.dumps({"started": started, "limits": limits}))
         os.close(start_w)
         job["baseline_mb"] = baseline_mb
-        _limit(limits, struct.unpack("!q", shared[:8])[0])
-        shared.close()
+        _limit(limits, 0 if uid is not None else SANDBOX_PARENTS)
         if uid is not None:
             os.setgroups([])
             os.setresgid(uid, uid, uid)
-            os.setresuid(uid, uid, uid)
+            os.setresuid(uid, uid, uid)  # all uids non-zero: every capability is gone
             _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # a change of uid clears it
+        else:
+            sandbox.drop_capabilities()
         _prctl(PR_SET_NO_NEW_PRIVS, 1)
         meta, output = _execute(job, int(limits["max_output_bytes"]), reserve)
         del reserve
@@ -381,7 +453,7 @@ def _kill_all(uid: int | None, statuses: dict[int, int], worker: int = 0) -> boo
     """SIGKILL every process of the run. True when they are doomed but maybe not reaped yet (the
     per-run uid way); False when they are all killed *and* reaped already (the /proc way).
     """
-    if uid is not None and uid != NOBODY:
+    if uid is not None:
         if worker and worker not in statuses:  # unreaped: the pid is still ours
             os.kill(worker, signal.SIGKILL)  # (it may not have switched to the sandbox uid yet)
         _signal_uid(uid)
@@ -406,7 +478,7 @@ def _finish_kill(uid: int | None, statuses: dict[int, int]) -> None:
     """After the answer: reap what `_kill_all` doomed; fall back to /proc for any straggler."""
     if _reap(statuses, 2.0):
         return
-    if uid is not None and uid != NOBODY:
+    if uid is not None:
         _signal_uid(uid)
         if _reap(statuses, 2.0):
             return
@@ -449,59 +521,46 @@ class _Result:
 
 
 class _Supervisor:
-    """Set up at boot, before any job: working directory, pipes, the worker (forked, waiting)."""
+    """Set up at boot, before any job: pipes, the worker and its sandbox (forked, waiting).
+
+    Raises `sandbox.IsolationUnavailable` (with the reason) when the sandbox cannot be set up.
+    """
 
     def __init__(self) -> None:
         self.uid = _sandbox_uid()
-        self.workdir = tempfile.mkdtemp(prefix="cepflow-script-")
-        if self.uid is not None:
-            os.chown(self.workdir, self.uid, self.uid)
         self.log_r, log_w = os.pipe()
         self.start_r, start_w = os.pipe()
         self.result_r, result_w = os.pipe()
-        self.shared = mmap.mmap(-1, 8)  # MAP_SHARED: the worker reads the count we keep updating
-        self.count_shared_tasks()
+        ready_r, ready_w = os.pipe()
         self.pid = os.fork()
         if self.pid == 0:
-            for fd in (self.log_r, self.start_r, self.result_r):
+            for fd in (self.log_r, self.start_r, self.result_r, ready_r):
                 os.close(fd)
-            _worker(self.uid, self.workdir, log_w, start_w, result_w, self.shared)
-        for fd in (log_w, start_w, result_w):
+            _sandbox_parent(self.uid, ready_w, (log_w, start_w, result_w))
+        for fd in (log_w, start_w, result_w, ready_w):
             os.close(fd)
         devnull = os.open(os.devnull, os.O_RDONLY)  # the job pipe is the worker's alone
         os.dup2(devnull, 0)
         os.close(devnull)
         self.exited = os.pidfd_open(self.pid)
         self.statuses: dict[int, int] = {}
-
-    def count_shared_tasks(self) -> None:
-        """RLIMIT_NPROC counts every task of the real uid. With a uid of its own the run starts
-        from zero; sharing one (not root, or only `nobody` mapped), the user's other tasks count
-        too: they are counted while we are idle (a /proc scan costs milliseconds), and
-        `SHARED_NPROC_MARGIN` covers what the runner starts meanwhile (replacement supervisors,
-        concurrent runs).
-        """
-        if self.uid is None:
-            shared = _tasks_of(os.getuid()) - 1 + SHARED_NPROC_MARGIN  # the worker is the script's
-        elif self.uid == NOBODY:
-            shared = _tasks_of(NOBODY) + SHARED_NPROC_MARGIN
-        else:
-            shared = 0
-        self.shared[:8] = struct.pack("!q", max(0, shared))
+        try:
+            ready = _read_to_eof(ready_r) if select.select([ready_r], [], [], SANDBOX_READY_S)[0] else b""
+        finally:
+            os.close(ready_r)
+        if ready != b"R":
+            _kill_all(self.uid, self.statuses, self.pid)
+            raise sandbox.IsolationUnavailable(ready[1:].decode(errors="replace") if ready[:1] == b"E"
+                                               else "script isolation unavailable: the sandbox set-up died or hung")
 
     def wait_start(self) -> dict | None:
         """Block until the worker has its job: its start time and limits; None if it exited."""
-        recount = self.uid is None or self.uid == NOBODY
-        while True:
-            ready, _, _ = select.select([self.start_r, self.exited], [], [], RECOUNT_S if recount else None)
-            if self.start_r in ready:
-                raw = _read_to_eof(self.start_r)
-                if raw:
-                    return orjson.loads(raw)
-                return None
-            if self.exited in ready:
-                return None
-            self.count_shared_tasks()
+        ready, _, _ = select.select([self.start_r, self.exited], [], [])
+        if self.start_r in ready:
+            raw = _read_to_eof(self.start_r)
+            if raw:
+                return orjson.loads(raw)
+        return None
 
     def run(self, start: dict) -> dict:
         limits = start["limits"]
@@ -550,7 +609,6 @@ class _Supervisor:
 
     def clean_up(self) -> None:
         _finish_kill(self.uid, self.statuses)
-        shutil.rmtree(self.workdir, ignore_errors=True)
 
 
 def _outcome(payload: bytes | None, status: int | None, timed_out: bool, timeout_s: float,
@@ -595,6 +653,9 @@ def main() -> None:
             __import__(module)
         _prctl(PR_SET_CHILD_SUBREAPER, 1)
         supervisor = _Supervisor()
+    except sandbox.IsolationUnavailable as exc:  # the runner refuses scripts, with this reason
+        _write(1, b"E" + str(exc).encode(errors="replace"))
+        return
     except BaseException:
         _write(1, b"E" + traceback.format_exc().encode(errors="replace"))
         return

@@ -10,6 +10,7 @@ from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.engine import make_url
 
 from actions import api_script
 from actions.script_runner import ScriptResult
@@ -156,3 +157,70 @@ def test_engine_keeps_api_definitions_and_refreshes_them_in_the_background(stack
         wait_until(lambda: executor(action, run).ok and "v2" in runner.sources[-1], 10, "the edited API")
     finally:
         executor.close()
+
+
+def test_a_script_in_the_engine_reaches_neither_its_secrets_nor_kafka_nor_postgresql(stack, engine, sessions,
+                                                                                     tmp_path, unique):
+    """Issue 11: a script run by the engine (as whatever user the engine runs as) finds no
+    `CEPFLOW_DATABASE_URL` anywhere in /proc, cannot signal the engine, and cannot connect to the
+    stack's Kafka or PostgreSQL; an API asking for `network: true` is refused, not run."""
+    engine.start()
+    assert engine.proc is not None
+    kafka_host, kafka_port = stack.brokers.split(",")[0].rsplit(":", 1)
+    database = make_url(stack.database_url)
+    apis = tmp_path / "apis.yaml"
+    apis.write_text(f"""
+name: snoop-{unique}
+source: |
+  import os, signal, socket
+  def main(params, input, context):
+      found = []
+      for pid in [{engine.proc.pid}] + [p for p in os.listdir("/proc") if p.isdigit()]:
+          try:
+              if b"CEPFLOW_DATABASE_URL" in open(f"/proc/{{pid}}/environ", "rb").read():
+                  found.append(pid)
+          except OSError:
+              pass
+      try:
+          os.kill({engine.proc.pid}, signal.SIGKILL)
+          killed = "sent"
+      except OSError as exc:
+          killed = exc.errno
+      reached = {{}}
+      for name, host, port in (("kafka", "{kafka_host}", {kafka_port}),
+                               ("postgresql", "{database.host}", {database.port})):
+          try:
+              socket.create_connection((host, port), timeout=2).close()
+              reached[name] = True
+          except OSError:
+              reached[name] = False
+      return {{"found": found, "killed": killed, "reached": reached}}
+---
+name: online-{unique}
+network: true
+source: |
+  def main(params, input, context):
+      return 1
+""")
+    cepflow(stack, "apis", "apply", str(apis))
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(f"""
+name: snoop-{unique}
+match: {{type: snoop}}
+action: {{type: api_script, api_id: snoop-{unique}}}
+---
+name: online-{unique}
+match: {{type: online}}
+action: {{type: api_script, api_id: online-{unique}}}
+""")
+    cepflow(stack, "rules", "apply", str(rules))
+    now = int(time.time() * 1000)
+    stack.produce([{"id": "n1", "type": "snoop", "ts": now}, {"id": "o1", "type": "online", "ts": now}])
+    [snoop] = wait_until(lambda: rows_of(sessions, f"snoop-{unique}"), 60, "snoop row")
+    assert snoop.status == "success", snoop.error_message
+    assert snoop.references["actions"][0]["output"] == {"found": [], "killed": 3,
+                                                        "reached": {"kafka": False, "postgresql": False}}
+    [online] = wait_until(lambda: rows_of(sessions, f"online-{unique}"), 30, "network row")
+    assert online.status == "fail" and online.references["actions"][0]["status_code"] == 403
+    assert online.error_message == f"api_script: {api_script.NETWORK_REFUSED}"
+    assert engine.alive()

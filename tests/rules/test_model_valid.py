@@ -188,6 +188,10 @@ def test_webhook_defaults():
 def test_script_api_spec():
     spec = ScriptApiSpec.model_validate({"name": "open-incident", "source": "def main(params, input, context):\n    return 1\n"})
     assert spec.type == "script" and spec.language == "python" and spec.timeout == 5000 and spec.memory_mb == 256
+    assert spec.network is False
+    bounds = ScriptApiSpec.model_validate({"name": "x", "source": "def main(p, i, c): pass", "timeout": "60s",
+                                          "memory_mb": 2048, "network": True})
+    assert (bounds.timeout, bounds.memory_mb, bounds.network) == (60_000, 2048, True)
     other = ScriptApiSpec.model_validate({"name": "x", "type": "http", "source": "not python at all"})
     assert other.type == "http"
     assert ScriptApiSpec.model_validate(spec.to_document()) == spec

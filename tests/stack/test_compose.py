@@ -12,6 +12,7 @@ import re
 import shutil
 import subprocess
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -111,9 +112,8 @@ def test_services_and_wiring():
     for name in ("migrate", "engine"):
         env = services[name]["environment"]
         assert env["CEPFLOW_KAFKA_BROKERS"] == "kafka:9092"
-        assert env["CEPFLOW_DATABASE_URL"] == (
-            "postgresql+psycopg://cepflow:cepflow@postgres:5432/cepflow"
-        )
+        assert re.fullmatch(r"postgresql\+psycopg://cepflow:\$\{POSTGRES_PASSWORD:\?[^}]+\}@postgres:5432/cepflow",
+                            env["CEPFLOW_DATABASE_URL"]), env["CEPFLOW_DATABASE_URL"]
     assert services["migrate"]["command"] == ["cepflow", "db", "upgrade"]
 
     deps = services["engine"]["depends_on"]
@@ -124,9 +124,8 @@ def test_services_and_wiring():
     assert "healthcheck" in services["kafka"] and "healthcheck" in services["postgres"]
 
     pg_env = services["postgres"]["environment"]
-    assert (pg_env["POSTGRES_USER"], pg_env["POSTGRES_PASSWORD"], pg_env["POSTGRES_DB"]) == (
-        "cepflow", "cepflow", "cepflow",
-    )
+    assert (pg_env["POSTGRES_USER"], pg_env["POSTGRES_DB"]) == ("cepflow", "cepflow")
+    assert pg_env["POSTGRES_PASSWORD"].startswith("${POSTGRES_PASSWORD:?")
     # The same host ports as the scripted stack.
     assert "127.0.0.1:19092:29092" in services["kafka"]["ports"]
     assert "127.0.0.1:15432:5432" in services["postgres"]["ports"]
@@ -151,3 +150,48 @@ def test_stack_scripts_parse(script):
     assert res.returncode == 0, res.stderr
     if script != "lib.sh":
         assert path.stat().st_mode & 0o111, f"stack/{script} is not executable"
+
+
+INTERPOLATION = re.compile(r"\$\{([A-Z_][A-Z0-9_]*):\?[^}]+\}")
+
+
+def _secret_values(node: object, path: str = "") -> Iterator[tuple[str, str]]:
+    """(path, value) of every setting whose name says it holds a secret, and of every URL."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from _secret_values(value, f"{path}/{key}")
+            if isinstance(value, str) and (re.search(r"PASSWORD|SECRET|TOKEN|_URL$", str(key)) or "://" in value):
+                yield f"{path}/{key}", value
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from _secret_values(value, f"{path}/{i}")
+
+
+def test_no_password_or_secret_is_written_in_the_compose_file():
+    """Issue 11: secrets come from `.env` (created from .env.example, never committed), and a
+    missing one stops compose (`${VAR:?why}`) instead of falling back to a default."""
+    found = dict(_secret_values(_compose()))
+    assert {"/x-cepflow-env/CEPFLOW_DATABASE_URL", "/x-cepflow-env/CEPFLOW_WEBHOOK_SIGNING_SECRET",
+            "/services/postgres/environment/POSTGRES_PASSWORD"} <= set(found)
+    for path, value in found.items():
+        if "://" in value:  # a URL: its password, if it has one
+            credentials = re.search(r"://[^:/@]+:(.*)@", value)
+            if credentials is None:
+                continue
+            value = credentials.group(1)
+        assert INTERPOLATION.fullmatch(value), f"{path} holds a literal secret: {value!r}"
+    names = set(INTERPOLATION.findall(COMPOSE.read_text(encoding="utf-8")))
+    example = (ROOT / ".env.example").read_text(encoding="utf-8")
+    assert names == set(re.findall(r"^([A-Z_][A-Z0-9_]*)=", example, re.MULTILINE))
+    assert ".env" in (ROOT / ".gitignore").read_text(encoding="utf-8").split()
+
+
+def test_the_engine_container_can_isolate_scripts_and_keeps_no_privilege():
+    """Scripts need unprivileged user namespaces (docs/SECURITY.md), which Docker's
+    default seccomp and AppArmor profiles forbid; the engine itself keeps no capability."""
+    engine = _compose()["services"]["engine"]
+    assert engine["cap_drop"] == ["ALL"]
+    assert {"no-new-privileges:true", "seccomp=unconfined", "apparmor=unconfined"} <= set(engine["security_opt"])
+    assert "privileged" not in engine and "cap_add" not in engine
+    dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    assert re.search(r"^USER cepflow$", dockerfile, re.MULTILINE)  # the non-root engine of the tests
