@@ -66,6 +66,12 @@ class ApiDefinition:
     memory_mb: int
     network: bool = False
 
+    @classmethod
+    def of(cls, api: Any) -> ApiDefinition:
+        """The definition of a stored `ScriptApi` row."""
+        return cls(str(api.id), api.name, api.version, api.type, api.source, api.timeout_ms, api.memory_mb,
+                   (api.spec or {}).get("network") is True)
+
 
 class ApiScriptExecutor:
     """One attempt: load the API definition, run it, report `{output, logs, references}`.
@@ -88,8 +94,7 @@ class ApiScriptExecutor:
             api = ScriptApiRepository(session).get(ref)
             if api is None:
                 return None
-            return ApiDefinition(str(api.id), api.name, api.version, api.type, api.source, api.timeout_ms,
-                                 api.memory_mb, (api.spec or {}).get("network") is True)
+            return ApiDefinition.of(api)
 
     def definition(self, ref: str) -> ApiDefinition | None:
         """The API named or identified by `ref`, at most about `fresh_s` old."""
@@ -149,6 +154,10 @@ def run_once(api: Any, params: Any, input: Any, executed_by: str) -> dict[str, A
     """
     from actions.script_runner import ScriptLimits, ScriptRunner
 
+    refused = refusal(ApiDefinition.of(api))
+    if refused is not None:  # the same refusals as in the engine: never run what it would not
+        return {"output": None, "logs": [], "error": refused, "references": {"api_id": str(api.id), "name": api.name,
+                                                                             "version": api.version}}
     runner = ScriptRunner(warm=0)
     try:
         result = runner.run(api.source, params, input, {"executed_by": executed_by},

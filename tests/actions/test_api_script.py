@@ -28,3 +28,17 @@ def test_network_true_is_refused_with_the_reason() -> None:
 def test_a_stored_api_beyond_the_bounds_is_refused_not_run(timeout_ms: int, memory_mb: int) -> None:
     reason = refusal(api(timeout_ms=timeout_ms, memory_mb=memory_mb))
     assert reason is not None and reason.endswith("at most 60s and 2048): apply it again")
+
+
+def test_a_test_run_refuses_what_the_engine_refuses() -> None:
+    """`cepflow apis run` and the HTTP API's test run share `run_once`: a `network: true` API or one
+    beyond the bounds is refused there too, before any process starts."""
+    from types import SimpleNamespace
+
+    from actions.api_script import NETWORK_REFUSED, run_once
+
+    api = SimpleNamespace(id="a1", name="net", version=1, type="script", source="def main(p, i, c): return 1",
+                          timeout_ms=1000, memory_mb=64, spec={"network": True})
+    assert run_once(api, {}, {}, "cli")["error"] == NETWORK_REFUSED
+    huge = SimpleNamespace(**{**vars(api), "spec": {}, "memory_mb": 1 << 20})
+    assert "out of bounds" in run_once(huge, {}, {}, "cli")["error"]
