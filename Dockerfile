@@ -1,5 +1,6 @@
-# The cepflow image: the `cepflow` command and the Bytewax dataflow (docker-compose.yml runs it
-# as the one-shot `migrate` service and as the `engine` service).
+# The cepflow image: the `cepflow` command, the Bytewax dataflow and the HTTP API with its console
+# (docker-compose.yml runs it as the one-shot `migrate` and `recovery-init` services, as the two
+# processes of the engine cluster and as the `api` service).
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -11,10 +12,11 @@ WORKDIR /app
 
 # Only what the package needs (no .venv, .stack or tests in the build).
 COPY pyproject.toml README.md ./
-COPY cepflow ./cepflow
+COPY rules ./rules
+COPY storage ./storage
 COPY dataflow ./dataflow
 COPY actions ./actions
-COPY storage ./storage
+COPY cepflow ./cepflow
 RUN pip install .
 
 COPY stack/docker/engine-entrypoint.sh /usr/local/bin/cepflow-engine

@@ -104,22 +104,26 @@ def test_kafka_image_version_equals_pom_pin():
     )
 
 
+ENGINES = ("engine-0", "engine-1")
+
+
 def test_services_and_wiring():
     doc = _compose()
     services = doc["services"]
-    assert {"kafka", "postgres", "migrate", "engine"} <= set(services)
+    assert {"kafka", "postgres", "migrate", "recovery-init", *ENGINES, "api"} <= set(services)
 
-    for name in ("migrate", "engine"):
+    for name in ("migrate", *ENGINES, "api"):
         env = services[name]["environment"]
         assert env["CEPFLOW_KAFKA_BROKERS"] == "kafka:9092"
         assert re.fullmatch(r"postgresql\+psycopg://cepflow:\$\{POSTGRES_PASSWORD:\?[^}]+\}@postgres:5432/cepflow",
                             env["CEPFLOW_DATABASE_URL"]), env["CEPFLOW_DATABASE_URL"]
     assert services["migrate"]["command"] == ["cepflow", "db", "upgrade"]
 
-    deps = services["engine"]["depends_on"]
-    assert deps["kafka"]["condition"] == "service_healthy"
-    assert deps["postgres"]["condition"] == "service_healthy"
-    assert deps["migrate"]["condition"] == "service_completed_successfully"
+    for name in (*ENGINES, "api"):
+        deps = services[name]["depends_on"]
+        assert deps["kafka"]["condition"] == "service_healthy"
+        assert deps["postgres"]["condition"] == "service_healthy"
+        assert deps["migrate"]["condition"] == "service_completed_successfully"
     assert services["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
     assert "healthcheck" in services["kafka"] and "healthcheck" in services["postgres"]
 
@@ -129,6 +133,37 @@ def test_services_and_wiring():
     # The same host ports as the scripted stack.
     assert "127.0.0.1:19092:29092" in services["kafka"]["ports"]
     assert "127.0.0.1:15432:5432" in services["postgres"]["ports"]
+    assert services["api"]["command"][:2] == ["cepflow", "serve"] and "127.0.0.1:8080:8080" in services["api"]["ports"]
+
+
+def test_the_engine_is_a_two_process_cluster_on_one_recovery_volume():
+    """As the README's "Scale out" asks: every process gets its own -i and the same -a list, all
+    share one recovery folder, created once (by `recovery-init`) before they start together."""
+    services = _compose()["services"]
+    addresses = set()
+    for index, name in enumerate(ENGINES):
+        command = services[name]["command"]
+        assert command[0] == "cepflow-engine"
+        assert command[command.index("-i") + 1] == str(index)
+        addresses.add(command[command.index("-a") + 1])
+        assert services[name]["hostname"] == name
+        assert services[name]["volumes"] == ["engine-state:/state"]
+        assert services[name]["depends_on"]["recovery-init"]["condition"] == "service_completed_successfully"
+        assert services[name]["environment"]["BYTEWAX_DATAFLOW_API_ENABLED"] == "true"
+        assert f"127.0.0.1:{3030 + index}:3030" in services[name]["ports"]  # each its metrics port
+    assert addresses == {"engine-0:2101;engine-1:2101"}
+    init = services["recovery-init"]
+    assert init["command"] == ["cepflow-engine", "--init-only"] and init["volumes"] == ["engine-state:/state"]
+    assert int(init["environment"]["CEPFLOW_RECOVERY_PARTITIONS"]) >= len(ENGINES)
+
+
+def test_the_image_holds_every_package_of_the_floors():
+    """A package left out of the image fails only when the container imports it: check the copies."""
+    dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    for package in ("rules", "storage", "dataflow", "actions", "cepflow"):
+        assert re.search(rf"^COPY {package} \./{package}$", dockerfile, re.MULTILINE), package
+    pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    assert '"console/static/*"' in pyproject  # the console's files are package data
 
 
 def test_engine_entrypoint_runs_the_dataflow_with_recovery():
@@ -189,9 +224,10 @@ def test_no_password_or_secret_is_written_in_the_compose_file():
 def test_the_engine_container_can_isolate_scripts_and_keeps_no_privilege():
     """Scripts need unprivileged user namespaces (docs/SECURITY.md), which Docker's
     default seccomp and AppArmor profiles forbid; the engine itself keeps no capability."""
-    engine = _compose()["services"]["engine"]
-    assert engine["cap_drop"] == ["ALL"]
-    assert {"no-new-privileges:true", "seccomp=unconfined", "apparmor=unconfined"} <= set(engine["security_opt"])
-    assert "privileged" not in engine and "cap_add" not in engine
+    for name in ENGINES:
+        engine = _compose()["services"][name]
+        assert engine["cap_drop"] == ["ALL"]
+        assert {"no-new-privileges:true", "seccomp=unconfined", "apparmor=unconfined"} <= set(engine["security_opt"])
+        assert "privileged" not in engine and "cap_add" not in engine
     dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
     assert re.search(r"^USER cepflow$", dockerfile, re.MULTILINE)  # the non-root engine of the tests
