@@ -4,7 +4,7 @@ from typing import Any
 
 from dataflow.runtime import GroupLogic
 
-from .helpers import Driver, ev, fired, rule
+from .helpers import ARRIVAL, Driver, ev, fired, rule
 
 S = 1000
 
@@ -19,7 +19,7 @@ def step(name: str, kind: str | None = None, absent: bool = False) -> dict[str, 
 
 
 def seq(*steps: dict[str, Any], within: str = "10s", contiguity: str = "relaxed", **kw: Any):
-    return rule(detect={"kind": "sequence", "steps": list(steps), "within": within, "contiguity": contiguity}, **kw)
+    return rule(detect={"kind": "sequence", "steps": list(steps), "within": within, "contiguity": contiguity}, **{"time": ARRIVAL, **kw})
 
 
 AB = (step("a", "A"), step("b", "B"))

@@ -7,7 +7,7 @@ import pytest
 from dataflow.detect import threshold as threshold_module
 from dataflow.runtime import GroupLogic
 
-from .helpers import Driver, ev, fired, rule
+from .helpers import ARRIVAL, Driver, ev, fired, rule
 
 M = 60_000
 
@@ -17,7 +17,7 @@ def tumbling(fn: str = "count", op: str = "gte", value: float = 3, size: str = "
     return rule(
         detect={"kind": "threshold", "window": {"type": "tumbling", "size": size}, "aggregate": aggregate,
                 "having": {"op": op, "value": value}},
-        **kw,
+        **{"time": ARRIVAL, **kw},
     )
 
 
