@@ -107,15 +107,15 @@ def test_100k_group_keys_leave_no_state_behind_in_the_bytewax_step() -> None:
 
 HELD_KEYS = 20_000
 BYTES_PER_HELD_KEY = 256
-BYTES_PER_BUFFERED_KEY = 1024
-"""A key whose event still waits in its reorder buffer for the watermark (for at most the allowed
-lateness, 5 s: at the bench's event rate a small share of figure 6's keys) also holds the `Event`
-and its parsed body."""
 """The engine's own objects per key held by the bench's memory rule: 177 bytes (Python 3.11) — the
 `GroupStep` (64, slots, no `__dict__`), its `GroupLogic` (80) and the window, one event time (32);
 the group is not kept (the rule fires only at events). It was 610 with a dict per group, a
 `__dict__` per step and `(ts, None)` window entries. Bytewax's own share per key (the state key
 held twice in Rust maps, the snapshots of an epoch) comes on top and is not measured here."""
+BYTES_PER_BUFFERED_KEY = 1024
+"""A key whose event still waits in its reorder buffer for the watermark (for at most the allowed
+lateness, 5 s: at the bench's event rate a small share of figure 6's keys) also holds the `Event`
+and its parsed body."""
 
 
 def test_a_held_key_of_the_bench_memory_rule_costs_little() -> None:
