@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from dataflow import reorder
 from dataflow.offline import run_offline
+from dataflow.rules.model import RuleSpec
 from dataflow.runtime import GroupLogic
 
 from .helpers import Driver, ev, fired, pickled, rule
@@ -122,3 +123,16 @@ def test_without_disorder_event_time_order_gives_the_arrival_order_executions() 
     items = by_time([body(i, (i * 7 % 23) * S, "ab"[i % 2], "ABC"[i % 3], ["up", "down"][i % 5 == 0],
                           f"ip{i % 4}", i * 37 % 100) for i in range(40)])
     assert offline(items) == offline(items, "arrival")
+
+
+def test_the_rules_guide_example() -> None:
+    """docs/RULES_GUIDE.md, "Time and order": the event at 2 s arrives last and still counts."""
+    doc = {"name": "three-fails", "group_by": ["user"], "time": {"allowed_lateness": "5s"},
+           "detect": {"kind": "threshold", "window": {"type": "sliding", "size": "10s"},
+                      "aggregate": {"fn": "count"}, "having": {"op": "gte", "value": 3}},
+           "action": {"type": "webhook", "endpoint": "https://hooks.example.com/x"}}
+    events = [as_event({"id": f"e{ts}", "type": None, "user": "u1", "ts": ts}) for ts in (5000, 6000, 2000)]
+    [line] = run_offline([RuleSpec.model_validate(doc)], events)
+    assert (line["at"], line["value"], line["group"]) == (6000, 3, {"user": "u1"})
+    arrival = RuleSpec.model_validate({**doc, "time": {"allowed_lateness": "5s", "order": "arrival"}})
+    assert list(run_offline([arrival], events)) == []
