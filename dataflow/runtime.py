@@ -361,10 +361,15 @@ class GroupLogic:
         Reordering rules buffer it and apply what the watermark has passed, in time order; the
         others fire the timers due at `watermark_ms` and then apply the event at once.
         """
-        if self.rule.reorders:
-            self._pending = reorder.add(self._pending, event)
-            return self.on_watermark(watermark_ms)
-        return self._apply(event, watermark_ms)
+        if not self.rule.reorders:
+            return self._apply(event, watermark_ms)
+        if self._pending is None and event.ts_ms <= watermark_ms:  # nothing to wait for (e.g. no lateness)
+            out = self._apply(event, event.ts_ms)
+            if event.ts_ms < watermark_ms:
+                out.extend(self._timers(watermark_ms))
+            return out
+        self._pending = reorder.add(self._pending, event)
+        return self.on_watermark(watermark_ms)
 
     def on_watermark(self, watermark_ms: int) -> list[Execution]:
         """Apply the buffered events the watermark has passed (in time order), then fire the timers
