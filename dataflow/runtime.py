@@ -39,12 +39,12 @@ from typing import Any
 
 import orjson
 
+from dataflow import reorder
 from dataflow.chain import extend_chain
 from dataflow.conditions import MISSING, CompiledCondition, compile_condition, path_getter
 from dataflow.detect import NO_VALUE, Detector, Fire, ForEpisode, Getter, Predicate, Seen, build_detector
 from dataflow.detect.each import EachDetector
 from dataflow.detect.for_episode import Episode
-from dataflow import reorder
 from dataflow.rules.model import RuleSpec
 from dataflow.types import ChainInfo, Event, Execution
 
@@ -112,12 +112,12 @@ class CompiledRule:
     episode: ForEpisode | None
     group_getters: tuple[tuple[str, Any], ...]
     keeps_group: bool
-    reorders: bool
-    """Whether events wait in the group's reorder buffer for the watermark (`time.order:
-    event_time` on a kind whose outcome depends on order: all but `each` without `for`)."""
     """Whether a `GroupLogic` keeps its group between events: only when it can fire without an
     event in hand (a timer of the detector or of the `for` episode); else each fire reads the group
     from its event, which is the same for every event of the group's key."""
+    reorders: bool
+    """Whether events wait in the group's reorder buffer for the watermark (`time.order:
+    event_time` on a kind whose outcome depends on order: all but `each` without `for`)."""
 
     @classmethod
     def build(cls, rule_id: str, version: int, spec: RuleSpec) -> CompiledRule:

@@ -24,8 +24,19 @@ from dataflow.offline import run_offline
 from dataflow.rule_cache import StoredRule, build_rule_set
 from dataflow.types import Execution
 from dataflow.watermark import WatermarkClock
-from tests.dataflow.test_flow_memory import CountingPipeline as Collect  # keeps what would run
-from tests.engine.order_cases import LATENESS_MS, RULE_DOCS, as_event, bodies, body, by_time, delivered, rule_specs
+from tests.dataflow.test_flow_memory import (
+    CountingPipeline as Collect,  # keeps what would run
+)
+from tests.engine.order_cases import (
+    LATENESS_MS,
+    RULE_DOCS,
+    as_event,
+    bodies,
+    body,
+    by_time,
+    delivered,
+    rule_specs,
+)
 
 
 def engine(items: list[dict[str, Any]]) -> list[Execution]:
