@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from dataflow import reorder
 from dataflow.offline import run_offline
+from dataflow.rules.loader import scan_rule_files
 from dataflow.rules.model import RuleSpec
 from dataflow.runtime import GroupLogic
 
@@ -136,3 +137,13 @@ def test_the_rules_guide_example() -> None:
     assert (line["at"], line["value"], line["group"]) == (6000, 3, {"user": "u1"})
     arrival = RuleSpec.model_validate({**doc, "time": {"allowed_lateness": "5s", "order": "arrival"}})
     assert list(run_offline([arrival], events)) == []
+
+
+def test_a_bad_time_order_is_an_error_naming_the_file_line_and_field(tmp_path) -> None:
+    path = tmp_path / "r.yaml"
+    path.write_text("name: r\ntime:\n  order: sorted\naction: {type: webhook, endpoint: https://hooks.example.com/x}\n")
+    rules, problems = scan_rule_files([path])
+    assert rules == []
+    [problem] = problems
+    text = str(problem)
+    assert "r.yaml" in text and "(line 3): time.order:" in text and "event_time" in text, text
