@@ -4,6 +4,11 @@ It adapts the pure `GroupLogic` to Bytewax's `StatefulBatchLogic`: items feed `o
 single per-key notification drives `on_watermark`, and the snapshot is the logic's own small
 state. Event-time deadlines become wall-clock wake-ups because, on idle input, the watermark
 advances with wall-clock time (RULES.md §4).
+
+Order (RULES.md §4): a stateful rule's logic buffers the events its watermark has not passed;
+the oldest buffered event time is one of its deadlines, so the key is woken when the watermark
+reaches it — `allowed_lateness` after the newest event was read, on idle input — and applies
+the buffered events in time order then. That is the whole latency a reordering rule adds.
 """
 
 from __future__ import annotations

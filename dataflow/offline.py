@@ -13,9 +13,12 @@ prints one JSON object per would-be execution, in event-time order (ties in proc
 - `action` is the rule's action type, a list of types when it has several, null when none.
 - Events are read in file order; the watermark is the largest event time so far minus each
   rule's `allowed_lateness`, exactly as live (without the idle wall-clock advance), so a line
-  that is late is reported on stderr and never fires. Timers of every group fire as the
-  watermark passes them. At the end of input, the pending timers whose deadline is at or before
-  the largest event time in the input fire; later ones do not.
+  that is late is reported on stderr and never fires. Lines that are not late may be in any
+  order: as live, a stateful rule applies its group's events in time order once the watermark
+  passes them (`time.order: event_time`, RULES.md §4), so the output is that of the lines
+  sorted by time. Timers of every group fire as the watermark passes them. At the end of input,
+  the buffered events and the pending timers whose time is at or before the largest event time
+  in the input are applied and fired; later timers do not fire.
 - Chains among the given files are followed: a fired execution's `trigger_rule` actions become
   chain events at the firing's time (payload rendered with the same templates as live), read by
   their target only. A hop refused by `plan_chain` prints a `skipped` line for the would-be

@@ -3,7 +3,7 @@ and the offline runner (RULES.md §4, §9).
 
 - `CompiledRule.build(rule_id, version, spec)`: everything evaluation needs, compiled once.
 - `evaluate_stateless(rule, event)`: the fast path of `each` rules without `for` or cooldown.
-- `GroupLogic`: the state of one (rule, group) — detection, `for`, cooldown — driven by
+- `GroupLogic`: the state of one (rule, group) — order, detection, `for`, cooldown — driven by
   `on_event(event, watermark)` and `on_watermark(watermark)`; `snapshot()` / `resume()` for
   Bytewax recovery; `is_empty()` when it can be discarded; `next_deadline_ms()` for timers.
 
@@ -16,6 +16,12 @@ Conventions:
 - A chain event whose `where` does not hold gives a `dry_run` execution with the explanation
   (and, for a `for` rule, a false evaluation); otherwise it is evaluated like any event.
 - The time of a fire is the completing event's time or the timer's deadline.
+- Order (`rule.reorders`, RULES.md §4): a stateful rule with `time.order: event_time` keeps the
+  events the watermark has not passed in a reorder buffer (`dataflow/reorder.py`) and applies
+  them sorted by time once it has; detection then sees a sorted stream and is driven at each
+  released event's own time (timers due at that time first). Its fires come when the watermark
+  passes the completing event, never earlier. `each` without `for` and `time.order: arrival`
+  rules apply each event at once, in arrival order, at the given watermark.
 - Cooldown: a fire at `at < last fire + cooldown` becomes a `skipped` execution with reason
   `cooldown` (skips do not extend the cooldown).
 - Lineage: a fire caused by an ordinary event gets `ChainInfo(idempotency key, 0, (rule id,))`;
@@ -30,6 +36,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, cast
 
+from dataflow import reorder
 from dataflow.chain import extend_chain
 from dataflow.conditions import MISSING, CompiledCondition, compile_condition, path_getter
 from dataflow.detect import NO_VALUE, Detector, Fire, ForEpisode, Getter, Predicate, Seen, build_detector
@@ -39,10 +46,10 @@ from dataflow.keys import group_key, idempotency_key
 from dataflow.types import ChainInfo, Event, Execution, ExecutionStatus, SkipReason
 from rules.model import RuleSpec
 
-SNAPSHOT_FORMAT = 2
-"""Version of the `GroupLogic.snapshot()` tuple; bump when its shape changes. 2: the group as the
-tuple of its values, or None when not kept (1: a dict, or None before the first event); a sliding
-`count` window keeps bare event times. `resume` reads both."""
+SNAPSHOT_FORMAT = 3
+"""Version of the `GroupLogic.snapshot()` tuple; bump when its shape changes. 3: a sixth item, the
+reorder buffer. 2: the group as the tuple of its values, or None when not kept (1: a dict, or None
+before the first event); a sliding `count` window keeps bare event times. `resume` reads all three."""
 
 def _field_getter(path: str) -> Getter:
     get = path_getter(path)
@@ -89,6 +96,9 @@ class CompiledRule:
     """Whether a `GroupLogic` keeps its group between events: only when it can fire without an
     event in hand (a timer of the detector or of the `for` episode); else each fire reads the group
     from its event, which is the same for every event of the group's key."""
+    reorders: bool
+    """Whether events wait in the group's reorder buffer for the watermark (`time.order:
+    event_time` on a kind whose outcome depends on order: all but `each` without `for`)."""
 
     @classmethod
     def build(cls, rule_id: str, version: int, spec: RuleSpec) -> CompiledRule:
@@ -128,6 +138,7 @@ class CompiledRule:
             episode=ForEpisode(for_ms) if for_ms is not None else None,
             group_getters=tuple((path, path_getter(path)) for path in spec.group_by),
             keeps_group=detector.timer_fires or for_ms is not None,
+            reorders=spec.time.order == "event_time" and not (detect.kind == "each" and for_ms is None),
         )
 
     def reads(self, event: Event) -> bool:
@@ -249,10 +260,11 @@ def evaluate_stateless(rule: CompiledRule, event: Event) -> Execution | None:
     return None
 
 
-GroupSnapshot = tuple[int, tuple[Any, ...] | None, Any, Episode | None, int | None]
-"""(format, group, detector snapshot, `for` episode, last fire time for cooldown) — immutable and
-picklable; the group's `group_values`, None when not kept (before the first event, or a rule
-without `keeps_group`); the group's events are kept as `Seen` values inside the detector snapshot."""
+GroupSnapshot = tuple[int, tuple[Any, ...] | None, Any, Episode | None, int | None, reorder.Pending]
+"""(format, group, detector snapshot, `for` episode, last fire time for cooldown, reorder buffer) —
+immutable and picklable; the group's `group_values`, None when not kept (before the first event,
+or a rule without `keeps_group`); the group's events are kept as `Seen` values inside the
+detector snapshot, the ones not applied yet as `Event`s in the buffer."""
 
 
 class GroupLogic:
@@ -262,7 +274,7 @@ class GroupLogic:
     outside world: time comes only from events and the given watermark.
     """
 
-    __slots__ = ("_episode", "_group", "_last_fire", "_state", "rule")
+    __slots__ = ("_episode", "_group", "_last_fire", "_pending", "_state", "rule")
 
     def __init__(self, rule: CompiledRule, group: dict[str, Any] | None = None) -> None:
         self.rule = rule
@@ -271,27 +283,30 @@ class GroupLogic:
         self._state: Any = None
         self._episode: Episode | None = None
         self._last_fire: int | None = None
+        self._pending: reorder.Pending = None  # events the watermark has not passed yet (`rule.reorders`)
 
     @classmethod
     def resume(cls, rule: CompiledRule, snapshot: GroupSnapshot) -> GroupLogic:
         """Rebuild from `snapshot()` (for the same rule id and version)."""
-        fmt, group, state, episode, last_fire = snapshot
-        if fmt == 1:  # format 1 kept the group as a dict
-            group = rule.group_values(cast(dict[str, Any], group)) if group is not None and rule.keeps_group else None
-        elif fmt != SNAPSHOT_FORMAT:
+        fmt = snapshot[0]
+        if fmt not in (1, 2, SNAPSHOT_FORMAT):
             msg = f"unknown group snapshot format {fmt!r}"
             raise ValueError(msg)
+        _, group, state, episode, last_fire = snapshot[:5]
+        if fmt == 1:  # format 1 kept the group as a dict
+            group = rule.group_values(cast(dict[str, Any], group)) if group is not None and rule.keeps_group else None
         logic = cls(rule)
         logic._group = group
         logic._state = rule.detector.thaw(state)
         logic._episode = episode
         logic._last_fire = last_fire
+        logic._pending = snapshot[5] if fmt == SNAPSHOT_FORMAT else None
         return logic
 
     def snapshot(self) -> GroupSnapshot:
         """Small, immutable, picklable; `GroupLogic.resume(rule, snapshot)` continues exactly."""
         state = self.rule.detector.freeze(self._state)
-        return (SNAPSHOT_FORMAT, self._group, state, self._episode, self._last_fire)
+        return (SNAPSHOT_FORMAT, self._group, state, self._episode, self._last_fire, self._pending)
 
     @property
     def group(self) -> dict[str, Any] | None:
@@ -312,13 +327,14 @@ class GroupLogic:
 
     def is_empty(self) -> bool:
         """Nothing worth keeping: discarding this logic changes no future output."""
-        return self._state is None and self._episode is None and self._last_fire is None
+        return self._state is None and self._episode is None and self._last_fire is None and self._pending is None
 
     def next_deadline_ms(self) -> int | None:
         """The earliest watermark at which `on_watermark` has work: a timer to fire, or state to
-        drop (a sliding window emptying, a cooldown ending) so that the logic becomes empty.
+        drop (a sliding window emptying, a cooldown ending) so that the logic becomes empty, or a
+        buffered event to apply.
         """
-        deadlines = [self.rule.detector.deadline(self._state)]
+        deadlines = [self.rule.detector.deadline(self._state), reorder.first_ts(self._pending)]
         if self.rule.episode is not None:
             deadlines.append(self.rule.episode.deadline(self._episode))
         if self._last_fire is not None and self.rule.cooldown_ms:
@@ -327,8 +343,37 @@ class GroupLogic:
         return min(found) if found else None
 
     def on_event(self, event: Event, watermark_ms: int) -> list[Execution]:
+        """An event the rule reads for the group, not late at `watermark_ms`.
+
+        Reordering rules buffer it and apply what the watermark has passed, in time order; the
+        others fire the timers due at `watermark_ms` and then apply the event at once.
+        """
+        if not self.rule.reorders:
+            return self._apply(event, watermark_ms)
+        if self._pending is None and event.ts_ms <= watermark_ms:  # nothing to wait for (e.g. no lateness)
+            out = self._apply(event, event.ts_ms)
+            if event.ts_ms < watermark_ms:
+                out.extend(self._timers(watermark_ms))
+            return out
+        self._pending = reorder.add(self._pending, event)
+        return self.on_watermark(watermark_ms)
+
+    def on_watermark(self, watermark_ms: int) -> list[Execution]:
+        """Apply the buffered events the watermark has passed (in time order), then fire the timers
+        due at `watermark_ms` and drop what can no longer matter.
+        """
+        if self._pending is None:
+            return self._timers(watermark_ms)
+        ready, self._pending = reorder.release(self._pending, watermark_ms)
+        out: list[Execution] = []
+        for event in ready:
+            out.extend(self._apply(event, event.ts_ms))  # the sorted stream's own time
+        out.extend(self._timers(watermark_ms))
+        return out
+
+    def _apply(self, event: Event, watermark_ms: int) -> list[Execution]:
         """Timers due at `watermark_ms` first, then the event (any event the rule reads for the group)."""
-        out = self.on_watermark(watermark_ms)
+        out = self._timers(watermark_ms)
         rule = self.rule
         if rule.keeps_group:
             self._group_of(event)  # kept from the group's first event, for the fires of timers
@@ -350,7 +395,7 @@ class GroupLogic:
         out.extend(self._emit(fires, event))
         return out
 
-    def on_watermark(self, watermark_ms: int) -> list[Execution]:
+    def _timers(self, watermark_ms: int) -> list[Execution]:
         """Fire the timers due at `watermark_ms` and drop what can no longer matter."""
         rule = self.rule
         self._state, fires = rule.detector.on_watermark(self._state, watermark_ms)

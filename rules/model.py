@@ -308,9 +308,14 @@ class MatchSpec(_Strict):
 
 
 class TimeSpec(_Strict):
-    """Event-time settings: how late an event may be before it is dropped as late."""
+    """Event-time settings: how late an event may be before it is dropped as late, and in which
+    order a rule evaluates the events that are not late.
+    """
 
     allowed_lateness: Duration = 5000
+    order: Literal["event_time", "arrival"] = "event_time"
+    """`event_time`: evaluate as if events arrived sorted by time (buffered up to the watermark);
+    `arrival`: evaluate in arrival order and fire at once (RULES.md section 4, "Order")."""
 
 
 # --- detection kinds (RULES.md section 4) ------------------------------------------------------------

@@ -27,7 +27,8 @@ from dataflow.watermark import WatermarkClock
 FIXTURE = Path(__file__).parent.parent / "fixtures" / "recovery_v1"
 T0 = 1_700_000_000_000
 SPEC = {
-    "name": "recovery-identity", "match": {"type": "cpu"}, "group_by": ["host"],
+    # No lateness: the third event is applied as soon as it is read (the input then ends).
+    "name": "recovery-identity", "match": {"type": "cpu"}, "group_by": ["host"], "time": {"allowed_lateness": 0},
     "detect": {"kind": "threshold", "window": {"type": "sliding", "size": "1h"},
                "aggregate": {"fn": "count"}, "having": {"op": "gte", "value": 3}},
     "action": {"type": "webhook", "endpoint": "https://hooks.example.com/x"},

@@ -27,6 +27,11 @@ def spec(**fields: Any) -> RuleSpec:
     return RuleSpec.model_validate(doc)
 
 
+ARRIVAL = {"allowed_lateness": 0, "order": "arrival"}
+"""`time` of the detector unit tests that drive a `GroupLogic` directly with hand-picked watermarks:
+they test each kind's own semantics, in arrival order (the order layer: `test_order.py`)."""
+
+
 def rule(rule_id: str = RULE_ID, version: int = 1, **fields: Any) -> CompiledRule:
     return CompiledRule.build(rule_id, version, spec(**fields))
 

@@ -74,8 +74,8 @@ def test_chain_event_for_a_stateful_rule() -> None:
     chain = ChainInfo("root", 3, ("A", "B", "C"))
     [dry] = logic.on_event(ev(0, {"v": 0, "g": 1}, chain=chain, target=RULE_ID), 0)
     assert dry.status == "dry_run" and dry.group == {"g": 1} and dry.explain[0]["result"] is False
-    assert logic.on_event(ev(1, {"v": 2, "g": 1}, chain=chain, target=RULE_ID), 0) == []  # learns
-    [fire] = logic.on_event(ev(2, {"v": 3, "g": 1}, chain=chain, target=RULE_ID), 0)
+    assert logic.on_event(ev(1, {"v": 2, "g": 1}, chain=chain, target=RULE_ID), 1) == []  # learns
+    [fire] = logic.on_event(ev(2, {"v": 3, "g": 1}, chain=chain, target=RULE_ID), 2)
     assert fire.status == "fired" and fire.chain == ChainInfo("root", 3, ("A", "B", "C", RULE_ID))
 
 
@@ -96,7 +96,7 @@ def test_snapshot_has_a_format_and_rejects_another() -> None:
     logic = GroupLogic(rule(detect={"kind": "absence", "for": "1s"}))
     logic.on_event(ev(0), 0)
     snap = logic.snapshot()
-    assert snap[0] == SNAPSHOT_FORMAT == 2
+    assert snap[0] == SNAPSHOT_FORMAT == 3
     with pytest.raises(ValueError):
         GroupLogic.resume(logic.rule, (99, *snap[1:]))
 
@@ -113,17 +113,17 @@ def test_a_format_1_snapshot_resumes(group_by: list[str]) -> None:
     resumed = GroupLogic.resume(sliding, pickled(old))
     assert resumed.next_deadline_ms() == 12_000
     live = GroupLogic(sliding)
-    live.on_event(ev(1_000, body), 0)
-    live.on_event(ev(2_000, body), 0)
+    live.on_event(ev(1_000, body), 1_000)  # in order, no lateness: the watermark is the event time
+    live.on_event(ev(2_000, body), 2_000)
     assert resumed.snapshot() == live.snapshot()
-    [fire] = resumed.on_event(ev(3_000, body), 0)
+    [fire] = resumed.on_event(ev(3_000, body), 3_000)
     assert (fire.value, fire.group) == (3, group)
     assert GroupLogic.resume(sliding, (1, None, None, None, None)).group is None
 
     absence = rule(group_by=group_by, detect={"kind": "absence", "for": "1s"})  # fires on a timer: keeps its group
     live = GroupLogic(absence)
-    live.on_event(ev(1_000, body), 0)
-    resumed = GroupLogic.resume(absence, pickled((1, group, *live.snapshot()[2:])))
+    live.on_event(ev(1_000, body), 1_000)
+    resumed = GroupLogic.resume(absence, pickled((1, group, *live.snapshot()[2:5])))
     assert resumed.group == group and resumed.snapshot() == live.snapshot()
     [fire] = resumed.on_watermark(2_000)
     assert fire.group == group
@@ -138,9 +138,9 @@ def test_a_rule_firing_only_at_events_reads_the_group_from_them(detect: dict[str
     r = rule(group_by=["host", "dc"], detect=detect)
     assert not r.keeps_group
     logic = GroupLogic(r)
-    logic.on_event(ev(1_000, {"host": "h", "v": 1}), 0)
+    logic.on_event(ev(1_000, {"host": "h", "v": 1}), 1_000)
     assert logic.group is None  # nothing held for it between events
-    [fire] = logic.on_event(ev(2_000, {"host": "h", "v": 2}), 0)
+    [fire] = logic.on_event(ev(2_000, {"host": "h", "v": 2}), 2_000)
     assert fire.group == {"host": "h", "dc": None}
 
 

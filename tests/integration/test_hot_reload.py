@@ -45,7 +45,9 @@ def each_rule(name: str, url: str, marker: str) -> str:
 
 
 def count_rule(name: str, url: str, at_least: int) -> str:
-    return (f"name: {name}\nmatch: {{type: tick}}\n{LATENESS}"
+    # arrival order: in event-time order a stateful rule fires once the watermark passes the
+    # completing event, i.e. 10 minutes later with this lateness (RULES.md section 4, "Order")
+    return (f"name: {name}\nmatch: {{type: tick}}\ntime: {{allowed_lateness: 10m, order: arrival}}\n"
             "detect: {kind: threshold, window: {type: sliding, size: 10m}, aggregate: {fn: count},"
             f" having: {{op: gte, value: {at_least}}}}}\n"
             f'action: {{endpoint: "{url}", body: {{count: "{{{{ match.value }}}}", n: "{{{{ event.n }}}}"}}}}\n')

@@ -1,13 +1,13 @@
 from __future__ import annotations
 
 from dataflow.runtime import GroupLogic
-from tests.dataflow.helpers import Driver, ev, fired, rule
+from tests.dataflow.helpers import ARRIVAL, Driver, ev, fired, rule
 
 S = 1000
 
 
 def absence(**kw):
-    return rule(detect={"kind": "absence", "for": "10s"}, **kw)
+    return rule(detect={"kind": "absence", "for": "10s"}, **{"time": ARRIVAL, **kw})
 
 
 def test_fires_once_at_last_event_plus_for() -> None:
@@ -24,7 +24,7 @@ def test_fires_once_at_last_event_plus_for() -> None:
 
 
 def test_rearms_when_seen_again() -> None:
-    d = Driver(absence(time={"allowed_lateness": "5s"}))
+    d = Driver(absence(time={**ARRIVAL, "allowed_lateness": "5s"}))
     d.feed_all([ev(0), ev(12 * S)])  # the event at 12s shows the silence 0..10s happened
     assert fired(d.out) == [(10 * S, 10 * S)]
     d.advance(22 * S)
@@ -47,7 +47,7 @@ def test_matching_events_keep_the_group_alive() -> None:
 
 
 def test_out_of_order_event_does_not_move_the_last_seen_time_back() -> None:
-    logic = GroupLogic(absence(time={"allowed_lateness": "1m"}))
+    logic = GroupLogic(absence(time={**ARRIVAL, "allowed_lateness": "1m"}))
     logic.on_event(ev(5 * S), 0)
     logic.on_event(ev(2 * S), 0)
     assert logic.next_deadline_ms() == 15 * S

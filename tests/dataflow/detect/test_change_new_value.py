@@ -3,15 +3,15 @@ from __future__ import annotations
 import pickle
 
 from dataflow.runtime import GroupLogic
-from tests.dataflow.helpers import Driver, ev, fired, rule
+from tests.dataflow.helpers import ARRIVAL, Driver, ev, fired, rule
 
 
 def change(**kw):
-    return rule(detect={"kind": "change", "field": "status"}, **kw)
+    return rule(detect={"kind": "change", "field": "status"}, **{"time": ARRIVAL, **kw})
 
 
 def new_value(max_values: int = 10000, **kw):
-    return rule(detect={"kind": "new_value", "field": "ip", "max_values": max_values}, **kw)
+    return rule(detect={"kind": "new_value", "field": "ip", "max_values": max_values}, **{"time": ARRIVAL, **kw})
 
 
 def values(events, field):

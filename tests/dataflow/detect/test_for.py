@@ -4,14 +4,14 @@ from typing import Any
 
 from dataflow.runtime import GroupLogic
 from dataflow.types import ChainInfo
-from tests.dataflow.helpers import RULE_ID, Driver, ev, fired, rule
+from tests.dataflow.helpers import ARRIVAL, RULE_ID, Driver, ev, fired, rule
 
 S = 1000
 HOT = {"field": "value", "op": "gt", "value": 90}
 
 
 def each_for(**kw: Any):
-    return rule(where=HOT, detect={"kind": "each", "for": "10s"}, **kw)
+    return rule(where=HOT, detect={"kind": "each", "for": "10s"}, **{"time": ARRIVAL, **kw})
 
 
 def v(ts: int, value: Any, **body: Any):
@@ -43,7 +43,7 @@ def test_false_evaluation_ends_the_episode_and_rearms() -> None:
 
 
 def test_false_evaluation_at_the_deadline_does_not_prevent_the_fire() -> None:
-    d = Driver(each_for(time={"allowed_lateness": "1m"}))
+    d = Driver(each_for(time={**ARRIVAL, "allowed_lateness": "1m"}))
     d.feed_all([v(0, 95), v(10 * S, 50)])
     assert fired(d.out) == [(10 * S, None)]
     assert d.groups == {}  # the episode ended: nothing left to keep
@@ -80,7 +80,7 @@ def test_chain_event_failing_where_is_a_dry_run_and_a_false_evaluation() -> None
 
 def sliding_for(**kw: Any):
     return rule(where=HOT, detect={"kind": "threshold", "window": {"type": "sliding", "size": "1m"},
-                                   "aggregate": {"fn": "count"}, "having": {"op": "gte", "value": 2}, "for": "30s"}, **kw)
+                                   "aggregate": {"fn": "count"}, "having": {"op": "gte", "value": 2}, "for": "30s"}, **{"time": ARRIVAL, **kw})
 
 
 def test_sliding_threshold_for_evaluates_where_then_having_at_every_event() -> None:
@@ -105,7 +105,7 @@ def test_sliding_threshold_for_is_ended_by_an_event_failing_where() -> None:
 
 def tumbling_for(**kw: Any):
     return rule(detect={"kind": "threshold", "window": {"type": "tumbling", "size": "1m"},
-                        "aggregate": {"fn": "count"}, "having": {"op": "gte", "value": 2}, "for": "3m"}, **kw)
+                        "aggregate": {"fn": "count"}, "having": {"op": "gte", "value": 2}, "for": "3m"}, **{"time": ARRIVAL, **kw})
 
 
 def test_tumbling_threshold_for_evaluates_at_each_window_close() -> None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from dataflow.runtime import GroupLogic
-from tests.dataflow.helpers import Driver, ev, fired, rule
+from tests.dataflow.helpers import ARRIVAL, Driver, ev, fired, rule
 
 S = 1000
 
@@ -18,7 +18,7 @@ def step(name: str, kind: str | None = None, absent: bool = False) -> dict[str, 
 
 
 def seq(*steps: dict[str, Any], within: str = "10s", contiguity: str = "relaxed", **kw: Any):
-    return rule(detect={"kind": "sequence", "steps": list(steps), "within": within, "contiguity": contiguity}, **kw)
+    return rule(detect={"kind": "sequence", "steps": list(steps), "within": within, "contiguity": contiguity}, **{"time": ARRIVAL, **kw})
 
 
 AB = (step("a", "A"), step("b", "B"))

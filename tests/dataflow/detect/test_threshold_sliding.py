@@ -4,7 +4,7 @@ from typing import Any
 
 from dataflow.detect.threshold import SlidingState
 from dataflow.runtime import GroupLogic
-from tests.dataflow.helpers import Driver, ev, fired, pickled, rule
+from tests.dataflow.helpers import ARRIVAL, Driver, ev, fired, pickled, rule
 
 M = 60_000
 
@@ -14,7 +14,7 @@ def sliding(fn: str = "count", op: str = "gte", value: float = 3, size: str = "5
     return rule(
         detect={"kind": "threshold", "window": {"type": "sliding", "size": size}, "aggregate": aggregate,
                 "having": {"op": op, "value": value}},
-        **kw,
+        **{"time": ARRIVAL, **kw},
     )
 
 
@@ -71,7 +71,7 @@ def test_distinct_counts_distinct_json_values() -> None:
 
 
 def test_out_of_order_event_sees_the_window_ending_at_its_own_time() -> None:
-    d = Driver(sliding(size="1m", time={"allowed_lateness": "10m"}))
+    d = Driver(sliding(size="1m", time={**ARRIVAL, "allowed_lateness": "10m"}))
     d.feed_all([ev(50_000, id="a"), ev(100_000, id="b"), ev(40_000, id="c"), ev(30_000, id="d")])
     # at 40s: (-20s, 40s] holds c only; at 30s: c is later -> d alone. No fire until:
     assert d.out == []

@@ -6,7 +6,7 @@ import pytest
 
 from dataflow.detect import threshold as threshold_module
 from dataflow.runtime import GroupLogic
-from tests.dataflow.helpers import Driver, ev, fired, rule
+from tests.dataflow.helpers import ARRIVAL, Driver, ev, fired, rule
 
 M = 60_000
 
@@ -16,7 +16,7 @@ def tumbling(fn: str = "count", op: str = "gte", value: float = 3, size: str = "
     return rule(
         detect={"kind": "threshold", "window": {"type": "tumbling", "size": size}, "aggregate": aggregate,
                 "having": {"op": op, "value": value}},
-        **kw,
+        **{"time": ARRIVAL, **kw},
     )
 
 
