@@ -295,6 +295,8 @@ class TimeSpec(_Strict):
     """Event-time settings: how late an event may be before it is dropped as late."""
 
     allowed_lateness: Duration = 5000
+    idle_after: Duration = 5000
+    """A partition quiet this long, and read to its end, no longer holds the watermark back."""
 
 
 # --- detection kinds (RULES.md section 4) ------------------------------------------------------------

@@ -22,6 +22,7 @@ from dataflow.watermark import WatermarkClock
 
 TOPICS = Topics("chain", "dead", "late")
 LIMITS = Limits(max_bytes=10_000, max_depth=8, type_field="type")
+T0 = 1_700_000_000_000  # event times are after 2000 (RULES.md §4)
 
 
 def value(name: str, **labels: str) -> float:
@@ -51,17 +52,17 @@ def test_router_counts_events_in_dead_letters_late_events_and_stateless_executio
               "detect": {"kind": "threshold", "window": {"type": "sliding", "size": "1m"},
                          "aggregate": {"fn": "count"}, "having": {"op": "gte", "value": 3}}},
     })
-    route = make_router(lambda: rules, lambda: WatermarkClock(now=None), LIMITS, TOPICS)
+    route = make_router(lambda: rules, lambda: WatermarkClock(now=None, process_id="this process"), LIMITS, TOPICS)
     before = {
         "in": value("cepflow_events_in_total"),
         "json": value("cepflow_dead_letters_total", reason="invalid JSON"),
         "object": value("cepflow_dead_letters_total", reason="not a JSON object"),
     }
     out = route([
-        msg({"type": "order", "ts": 10_000}),
-        msg({"type": "cpu", "host": "a", "ts": 20_000}),
-        msg({"type": "cpu", "host": "a", "ts": 15_000}),  # behind the watermark: late for `hot`
-        msg({"type": "order", "ts": 5_000}),  # late for `each`
+        msg({"type": "order", "ts": T0 + 10_000}),
+        msg({"type": "cpu", "host": "a", "ts": T0 + 20_000}),
+        msg({"type": "cpu", "host": "a", "ts": T0 + 15_000}),  # behind the watermark: late for `hot`
+        msg({"type": "order", "ts": T0 + 5_000}),  # late for `each`
         msg(b"{not json"),
         msg(b"[1]"),
         msg(b"[2]"),
@@ -86,15 +87,15 @@ def absence_rules(name: str) -> RuleSet:
     return rule_set(**{name: absence})
 
 
-def keyed(rules: RuleSet, name: str, ts: int, progress: int) -> KeyedEvent:
+def keyed(rules: RuleSet, name: str, ts: int, progress: int, router: str = "this process") -> KeyedEvent:
     event = parse_event_line(orjson.dumps({"type": "hb", "svc": "a", "ts": ts}), "e", ts)
     rule = rules.active[f"id-{name}"]
-    return KeyedEvent(rule.id, rule.version, event, max(ts, progress), progress)
+    return KeyedEvent(rule.id, rule.version, event, router, progress)
 
 
 def test_group_step_counts_its_key_while_it_holds_state_and_its_executions() -> None:
     name = f"absent-{uuid.uuid4().hex[:6]}"
-    rules, clock = absence_rules(name), WatermarkClock(now=None)
+    rules, clock = absence_rules(name), WatermarkClock(now=None, process_id="this process")
     step = GroupStep(None, lambda: rules, lambda: clock)
     out, discard = step.on_batch([keyed(rules, name, 1_000, 1_000)])
     assert (list(out), discard) == ([], False)
@@ -115,7 +116,7 @@ def test_group_step_counts_its_key_while_it_holds_state_and_its_executions() -> 
 def test_group_step_judges_an_event_at_the_watermark_it_was_routed_with() -> None:
     """The rest of the batch moved the clock past the event's deadline: the event still counts."""
     name = f"absent-{uuid.uuid4().hex[:6]}"
-    rules, clock = absence_rules(name), WatermarkClock(now=None)
+    rules, clock = absence_rules(name), WatermarkClock(now=None, process_id="this process")
     clock.observe(100_000)
     step = GroupStep(None, lambda: rules, lambda: clock)
     out, discard = step.on_batch([keyed(rules, name, 1_000, 1_000), keyed(rules, name, 5_000, 5_000)])
@@ -127,9 +128,9 @@ def test_group_step_judges_an_event_at_the_watermark_it_was_routed_with() -> Non
 def test_a_resumed_key_with_a_timer_polls_until_its_process_has_seen_an_event() -> None:
     name = f"absent-{uuid.uuid4().hex[:6]}"
     rules = absence_rules(name)
-    step = GroupStep(None, lambda: rules, lambda: WatermarkClock(now=None))
+    step = GroupStep(None, lambda: rules, lambda: WatermarkClock(now=None, process_id="this process"))
     step.on_batch([keyed(rules, name, 1_000, 1_000)])
-    fresh = WatermarkClock(now=None)  # a restarted process: no event time yet
+    fresh = WatermarkClock(now=None, process_id="this process")  # a restarted process: no event time yet
     resumed = GroupStep(step.snapshot(), lambda: rules, lambda: fresh)
     wake = resumed.notify_at()
     assert wake is not None and wake - datetime.now(UTC) <= UNKNOWN_PROGRESS_POLL
