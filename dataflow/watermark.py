@@ -183,14 +183,19 @@ class WatermarkClock:
 
     def min_active(self, idle_after_ms: int, besides: _Partition | None = None) -> int:
         """The least event time of the partitions not idle (other than `besides`); a large
-        number when there is none."""
+        number when there is none, `MIN_WATERMARK` while one is unread and not caught up (a
+        partition whose backlog has not been read yet holds every other back)."""
         at = self._at()
         busy, idle_after_s = self._busy(at), idle_after_ms / 1000
         least = _NO_LIMIT
         for part in list(self._parts.values()):
-            if part is besides or part.max_ts is None or part.max_ts >= least:
+            if part is besides or (part.max_ts is not None and part.max_ts >= least):
                 continue
             if self._now is None or not part.idle(at, busy, idle_after_s):
+                if part.max_ts is None:
+                    if not part.caught_up:  # unread messages maybe, of unknown time
+                        return MIN_WATERMARK
+                    continue  # empty so far
                 least = part.max_ts
         return least
 

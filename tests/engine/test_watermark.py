@@ -136,8 +136,9 @@ def test_a_partition_not_confirmed_caught_up_stops_the_wall_clock() -> None:
     clock.track("events", 1)  # a source reads it; no word from it yet
     clock.observe(100_000, "events", 0)
     now.t = 60
-    assert clock.watermark(0) == 100_000  # no wall time while events/1 may hold unread messages
-    clock.confirm("events", 1, True)  # read to its end, broker reachable
+    assert clock.watermark(0) == MIN_WATERMARK  # events/1 may hold unread messages, of any time
+    clock.confirm("events", 1, True)  # read to its end (empty), broker reachable
+    assert clock.watermark(0) == 100_000
     now.t = 64
     assert clock.watermark(0) == 100_000  # quiet counts from the confirmation
     now.t = 66
@@ -262,3 +263,16 @@ def test_a_restored_clock_leaves_the_backlog_on_time() -> None:
     clock.track("events", 0)
     clock.observe(905_000, "events", 0)  # produced while the engine was down
     assert clock.progress_ms() == 905_000  # not 930_000: it is not late
+
+
+def test_a_partition_not_read_yet_holds_the_others_back() -> None:
+    """A cluster starting on a backlog: one partition read at once, another not yet touched."""
+    now = FakeTime()
+    clock = WatermarkClock(now=now)
+    clock.track("events", 0)
+    fast = clock.reading("events", 1)
+    fast.observe(500_000)
+    assert fast.progress_ms() == MIN_WATERMARK  # events/0 may hold older events: nothing is late yet
+    assert clock.watermark(0) == MIN_WATERMARK  # and no timer is due
+    clock.reading("events", 0).observe(100_000)
+    assert clock.progress_ms() == 100_000
