@@ -138,3 +138,34 @@ def test_a_resumed_key_with_a_timer_polls_until_its_process_has_seen_an_event() 
     fresh.observe(2_000)
     wake = resumed.notify_at()
     assert wake is not None and wake - datetime.now(UTC) > timedelta(seconds=8)  # due at 11 s event time
+
+
+def test_an_event_from_a_lying_clock_is_dead_lettered_and_moves_no_watermark() -> None:
+    name = f"each-{uuid.uuid4().hex[:6]}"
+    rules = rule_set(**{name: {"match": {"type": "order"}}})
+    clock = WatermarkClock(now=None)
+    route = make_router(lambda: rules, lambda: clock, LIMITS, TOPICS, wall_clock=lambda: T0 / 1000)
+    before = value("cepflow_dead_letters_total", reason="event time in the future")
+    out = route([msg({"type": "order", "ts": T0}), msg({"type": "order", "ts": 999_999_999_999_999}),
+                 msg({"type": "order", "ts": T0 + 600_001}), msg({"type": "order", "ts": 5}),
+                 msg({"type": "order", "ts": T0 + 1})])
+    assert [tag for tag, _ in out] == ["exec", "out", "out", "out", "exec"]  # the last is not late
+    assert clock.max_ts_ms == T0 + 1
+    assert value("cepflow_dead_letters_total", reason="event time in the future") == before + 2
+
+
+def test_a_resumed_key_restores_the_clock_of_its_snapshot() -> None:
+    """Timers after a restart: the snapshot carries the process clock (progress, wall time)."""
+    name = f"absent-{uuid.uuid4().hex[:6]}"
+    rules = absence_rules(name)
+    clock = WatermarkClock(now=None, process_id="this process")
+    clock.observe(T0)
+    step = GroupStep(None, lambda: rules, lambda: clock)
+    step.on_batch([keyed(rules, name, T0, T0)])
+    snapshot = step.snapshot()
+    assert snapshot[3] is not None and snapshot[3][0] == T0
+    fresh = WatermarkClock(now=None, wall=lambda: snapshot[3][1] / 1000 + 30)  # restarted 30 s later
+    GroupStep(snapshot, lambda: rules, lambda: fresh)
+    assert fresh.max_ts_ms == T0 + 30_000
+    old = GroupStep(snapshot[:3], lambda: rules, lambda: WatermarkClock(now=None))  # a snapshot of before
+    assert old.snapshot()[:3] == snapshot[:3]
