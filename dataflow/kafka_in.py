@@ -24,7 +24,7 @@ from typing import Any
 import orjson
 
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from dataflow.watermark import WatermarkClock
@@ -50,22 +50,34 @@ STATS_INTERVAL_MS = 500
 """How often librdkafka reports a partition's end offset and its leader's state (`caught_up`)."""
 
 
-def caught_up(stats: dict[str, Any], topic: str, partition: int, position: int) -> bool:
-    """Whether librdkafka's statistics show this partition read up to the broker's end offset.
+def caught_up(stats: dict[str, Any], topic: str, partition: int, position: int) -> bool | None:
+    """Whether librdkafka's statistics show this partition read up to the broker's end offset;
+    None when they say nothing yet (not fetching, no end offset known: the last word stands).
 
-    Only when its leader is connected (`UP`) and fetching: the end offset of a broker that cannot
-    be reached is stale, and a partition that looks read to it may have unread messages.
+    Only when its leader is connected (`UP`): the end offset of a broker that cannot be reached is
+    stale, and a partition that looks read to it may have unread messages.
     `position` is the next offset to read, negative before the first read (from the beginning).
     """
     part = stats.get("topics", {}).get(topic, {}).get("partitions", {}).get(str(partition))
-    if part is None or part.get("fetch_state") != "active":
-        return False
+    if part is None:
+        return None
     leader = part.get("leader")
     if not any(broker.get("nodeid") == leader and broker.get("state") == "UP"
                for broker in stats.get("brokers", {}).values()):
         return False
     high, low = part.get("hi_offset", -1), part.get("lo_offset", -1)
-    if high < 0:
+    if part.get("fetch_state") != "active" or high < 0:
+        return None
+    return (position if position >= 0 else low) >= high
+
+
+def _caught_up_now(consumer: Consumer, tp: TopicPartition, position: int) -> bool:
+    """Asked of the broker itself, once at start: a partition built before the first statistics
+    (500 ms) would otherwise hold the watermark until then, even when empty."""
+    try:
+        low, high = consumer.get_watermark_offsets(tp, timeout=2, cached=False)
+    except KafkaException as exc:
+        log.warning("cannot read the end offset of %s/%s: %s", tp.topic, tp.partition, exc)
         return False
     return (position if position >= 0 else low) >= high
 
@@ -81,6 +93,8 @@ class _Partition(StatefulSourcePartition[list[Message], int]):
         self._consumer.assign([TopicPartition(topic, partition, offset)])
         self._offset = offset
         self._batch_size = batch_size
+        if clock is not None:
+            clock().confirm(topic, partition, _caught_up_now(self._consumer, TopicPartition(topic, partition), offset))
 
     def _on_stats(self, raw: str) -> None:
         """Called by librdkafka inside `consume`, on this worker's thread."""
@@ -89,8 +103,9 @@ class _Partition(StatefulSourcePartition[list[Message], int]):
             stats = orjson.loads(raw)
         except orjson.JSONDecodeError:
             return
-        self._clock().confirm(self._topic, self._partition, caught_up(stats, self._topic, self._partition,
-                                                                       self._offset))
+        read_up = caught_up(stats, self._topic, self._partition, self._offset)
+        if read_up is not None:
+            self._clock().confirm(self._topic, self._partition, read_up)
 
     def next_batch(self) -> list[list[Message]]:
         # Never blocks: Bytewax waits 1 ms itself after an empty batch, without holding up the other
