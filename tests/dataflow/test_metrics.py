@@ -169,3 +169,18 @@ def test_a_resumed_key_restores_the_clock_of_its_snapshot() -> None:
     assert fresh.max_ts_ms == T0 + 30_000
     old = GroupStep(snapshot[:3], lambda: rules, lambda: WatermarkClock(now=None))  # a snapshot of before
     assert old.snapshot()[:3] == snapshot[:3]
+
+
+def test_the_state_of_an_old_version_of_a_change_rule_is_discarded_at_resume() -> None:
+    name = f"change-{uuid.uuid4().hex[:6]}"
+    change = {"match": {"type": "hb"}, "group_by": ["svc"], "detect": {"kind": "change", "field": "v"}}
+    rules = rule_set(**{name: change})
+    clock = WatermarkClock(now=None, process_id="this process")
+    step = GroupStep(None, lambda: rules, lambda: clock)
+    event = parse_event_line(orjson.dumps({"type": "hb", "svc": "a", "v": 1, "ts": T0}), "e", T0)
+    assert step.on_batch([KeyedEvent(f"id-{name}", 1, event, clock.id, T0)]) == ([], False)  # learns the value
+    newer = build_rule_set([StoredRule(f"id-{name}", name, 2, True, {**rules.active[f"id-{name}"].spec.model_dump(
+        by_alias=True, exclude_none=True), "detect": {"kind": "change", "field": "w"}})])
+    resumed = GroupStep(step.snapshot(), lambda: newer, lambda: clock)  # restarted after version 2
+    assert resumed.notify_at() is not None and resumed.notify_at() <= datetime.now(UTC)  # wakes at once
+    assert resumed.on_notify() == ([], True)  # and is discarded
