@@ -9,7 +9,8 @@ import pytest
 from dataflow.kafka_in import caught_up
 
 
-def stats(*, state: str = "UP", fetch_state: str = "active", high: int = 10, low: int = 0, leader: int = 1) -> dict[str, Any]:
+def stats(*, state: str = "UP", fetch_state: str = "active", high: int = 10, low: int = 0,
+          leader: int = 1) -> dict[str, Any]:
     return {
         "brokers": {"127.0.0.1:9092/1": {"nodeid": 1, "state": state}},
         "topics": {"events": {"partitions": {
