@@ -65,7 +65,8 @@ def build_flow(
     `source` replaces the Kafka input (tests drive the real flow with a `TestingSource`).
     """
     topics = Topics(settings.chain_topic, settings.dead_letter_topic, settings.late_topic)
-    limits = Limits(settings.max_message_bytes, settings.max_json_depth, settings.event_type_field)
+    limits = Limits(settings.max_message_bytes, settings.max_json_depth, settings.event_type_field,
+                    settings.max_event_future)
 
     def rules():  # noqa: ANN202 - closures keep the flow picklable-free of live resources
         return resources().rules.current()
@@ -77,7 +78,7 @@ def build_flow(
     polls: Stream[list[KafkaMessage]]
     if source is None:
         kafka = KafkaBatchSource(settings.brokers, settings.input_topics, settings.consumer_batch_size,
-                                 {"fetch.wait.max.ms": "10"})
+                                 {"fetch.wait.max.ms": "10"}, clock)
         polls = cast(Stream[list[KafkaMessage]], op.input("kafka_in", flow, kafka))  # a Message is a KafkaMessage
     else:  # one message per item, as tests write them
         polls = cast(Stream[list[KafkaMessage]], op.map("as_poll", op.input("kafka_in", flow, source), _as_poll))

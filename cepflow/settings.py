@@ -12,6 +12,8 @@ import orjson
 from pydantic import BeforeValidator, Field, ValidationError
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from rules.duration import parse_duration
+
 
 def _list_of_text(value: Any) -> Any:
     """A list from the environment: JSON (`["a","b"]`) or comma-separated (`a,b`)."""
@@ -28,6 +30,8 @@ def _list_of_text(value: Any) -> Any:
 
 
 TextList = Annotated[list[str], NoDecode, BeforeValidator(_list_of_text)]
+DurationMs = Annotated[int, NoDecode, BeforeValidator(parse_duration)]
+"""A duration as in rules (`10m`, `500ms`, or a number of milliseconds), held in ms."""
 
 
 class Settings(BaseSettings):
@@ -51,6 +55,9 @@ class Settings(BaseSettings):
     event_type_field: str = Field("type", description="Event field holding the event type.")
     max_message_bytes: int = Field(1_000_000, ge=1, description="Larger messages are dead-lettered.")
     max_json_depth: int = Field(32, ge=1, description="Deeper JSON is dead-lettered.")
+    max_event_future: DurationMs = Field(
+        600_000, gt=0, description="An event time further ahead of the wall clock is dead-lettered (e.g. 10m)."
+    )
     consumer_batch_size: int = Field(1000, ge=1, description="Max messages per Kafka poll.")
     rule_refresh_s: float = Field(1.0, gt=0, description="How often workers poll for rule changes.")
     max_chain_depth: int = Field(5, ge=0, description="Deepest allowed trigger_rule chain.")

@@ -24,9 +24,10 @@ from dataflow.routing import KeyedEvent
 from dataflow.rule_cache import RuleSet
 from dataflow.runtime import GroupLogic
 from dataflow.types import Execution
-from dataflow.watermark import WatermarkClock
+from dataflow.watermark import MIN_WATERMARK, WatermarkClock
 
-Snapshot = tuple[str, int, Any]
+Snapshot = tuple[str, int, Any] | tuple[str, int, Any, tuple[int, int] | None]
+"""(rule id, version, logic state[, the process clock's (progress, wall ms) for `restore`])."""
 
 UNKNOWN_PROGRESS_POLL = timedelta(seconds=1)
 """How often a resumed key with a timer looks again while its process has seen no event yet
@@ -61,7 +62,9 @@ class GroupStep(_Base):
         self._logic: GroupLogic | None = None
         self._counted = False  # the key counts under its rule's name in ACTIVE_GROUPS
         if resume is not None:
-            rule_id, version, state = resume
+            rule_id, version, state = resume[:3]
+            if len(resume) > 3 and resume[3] is not None:
+                clock().restore(*resume[3])
             rule = rules().compiled(rule_id, version)
             if rule is not None:
                 self._logic = GroupLogic.resume(rule, state)
@@ -95,7 +98,7 @@ class GroupStep(_Base):
         out: list[Execution] = []
         clock = self._clock()
         for item in values:
-            clock.follow(item.max_ts_ms)
+            clock.follow(item.router, item.progress_ms)
             logic = self._bind(item)
             if logic is None:
                 break
@@ -112,7 +115,7 @@ class GroupStep(_Base):
                 self._count(False)
             self._logic = None  # the rule changed or went away: its state goes with it
             return self._done([])
-        watermark = self._clock().watermark(logic.rule.lateness_ms)
+        watermark = self._clock().watermark(logic.rule.lateness_ms, logic.rule.idle_after_ms)
         return self._done(logic.on_watermark(watermark))
 
     def on_eof(self) -> tuple[Iterable[Execution], bool]:
@@ -128,13 +131,16 @@ class GroupStep(_Base):
         clock = self._clock()
         if clock.max_ts_ms is None:  # resumed before this process saw an event: ask again soon
             return datetime.now(UTC) + UNKNOWN_PROGRESS_POLL
-        lag_ms = max(0, deadline - clock.watermark(logic.rule.lateness_ms))
+        watermark = clock.watermark(logic.rule.lateness_ms, logic.rule.idle_after_ms)
+        if watermark == MIN_WATERMARK:  # resumed, input not yet caught up: ask again soon
+            return datetime.now(UTC) + UNKNOWN_PROGRESS_POLL
+        lag_ms = max(0, deadline - watermark)
         return datetime.now(UTC) + timedelta(milliseconds=lag_ms)
 
     def snapshot(self) -> Snapshot:
         assert self._logic is not None
         rule = self._logic.rule
-        return (rule.id, rule.version, self._logic.snapshot())
+        return (rule.id, rule.version, self._logic.snapshot(), self._clock().reading_for_snapshot())
 
 
 StatefulBatchLogic.register(GroupStep)

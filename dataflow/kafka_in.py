@@ -9,17 +9,24 @@ reads in place (`dataflow.types.KafkaMessage`).
 Recovery is Bytewax's, as with its connector (BYTEWAX.md §2.3): one source partition per Kafka
 partition, named `"{partition}-{topic}"` like Bytewax's, whose snapshot is the next offset to
 read — so a recovery store written by the Bytewax connector resumes here unchanged.
+
+Each partition tells the event-time clock whether it is caught up — read up to the end offset the
+broker reports, with the broker reachable — from librdkafka's statistics every 500 ms: an idle
+partition drops out of the watermark only then (RULES.md §4, `dataflow/watermark.py`).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from typing import cast
+from collections.abc import Callable, Sequence
+from typing import Any, cast
 
+import orjson
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, TopicPartition
 from confluent_kafka.admin import AdminClient
+
+from dataflow.watermark import WatermarkClock
 
 log = logging.getLogger(__name__)
 
@@ -38,12 +45,67 @@ def _check(msg: Message) -> None:
         raise FatalKafkaError(err.str())
 
 
+STATS_INTERVAL_MS = 500
+"""How often librdkafka reports a partition's end offset and its leader's state (`caught_up`)."""
+
+
+def caught_up(stats: dict[str, Any], topic: str, partition: int, position: int) -> bool | None:
+    """Whether librdkafka's statistics show this partition read up to the broker's end offset;
+    None when they say nothing yet (not fetching, no end offset known: the last word stands).
+
+    Only when its leader is connected (`UP`): the end offset of a broker that cannot be reached is
+    stale, and a partition that looks read to it may have unread messages.
+    `position` is the next offset to read, negative before the first read (from the beginning).
+    """
+    part = stats.get("topics", {}).get(topic, {}).get("partitions", {}).get(str(partition))
+    if part is None:
+        return None
+    leader = part.get("leader")
+    if not any(broker.get("nodeid") == leader and broker.get("state") == "UP"
+               for broker in stats.get("brokers", {}).values()):
+        return False
+    high, low = part.get("hi_offset", -1), part.get("lo_offset", -1)
+    if part.get("fetch_state") != "active" or high < 0:
+        return None
+    return (position if position >= 0 else low) >= high
+
+
+def _caught_up_now(consumer: Consumer, tp: TopicPartition, position: int) -> bool:
+    """Asked of the broker itself, once at start: a partition built before the first statistics
+    (500 ms) would otherwise hold the watermark until then, even when empty.
+    """
+    try:
+        low, high = consumer.get_watermark_offsets(tp, timeout=2, cached=False)
+    except KafkaException as exc:
+        log.warning("cannot read the end offset of %s/%s: %s", tp.topic, tp.partition, exc)
+        return False
+    return (position if position >= 0 else low) >= high
+
+
 class _Partition(StatefulSourcePartition[list[Message], int]):
-    def __init__(self, config: dict[str, str], topic: str, partition: int, offset: int, batch_size: int) -> None:
+    def __init__(self, config: dict[str, Any], topic: str, partition: int, offset: int, batch_size: int,
+                 clock: Callable[[], WatermarkClock] | None = None) -> None:
+        self._topic, self._partition, self._clock = topic, partition, clock
+        if clock is not None:  # the clock waits for this partition until its first report
+            clock().track(topic, partition)
+            config = {**config, "statistics.interval.ms": str(STATS_INTERVAL_MS), "stats_cb": self._on_stats}
         self._consumer = Consumer(config)
         self._consumer.assign([TopicPartition(topic, partition, offset)])
         self._offset = offset
         self._batch_size = batch_size
+        if clock is not None:
+            clock().confirm(topic, partition, _caught_up_now(self._consumer, TopicPartition(topic, partition), offset))
+
+    def _on_stats(self, raw: str) -> None:
+        """Called by librdkafka inside `consume`, on this worker's thread."""
+        assert self._clock is not None
+        try:
+            stats = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            return
+        read_up = caught_up(stats, self._topic, self._partition, self._offset)
+        if read_up is not None:
+            self._clock().confirm(self._topic, self._partition, read_up)
 
     def next_batch(self) -> list[list[Message]]:
         # Never blocks: Bytewax waits 1 ms itself after an empty batch, without holding up the other
@@ -72,10 +134,12 @@ class KafkaBatchSource(FixedPartitionedSource[list[Message], int]):
     """Every partition of `topics`, from the beginning unless recovery says where to resume."""
 
     def __init__(self, brokers: Sequence[str], topics: Sequence[str], batch_size: int,
-                 config: dict[str, str] | None = None) -> None:
+                 config: dict[str, str] | None = None, clock: Callable[[], WatermarkClock] | None = None) -> None:
         self._config = {"bootstrap.servers": ",".join(brokers), **(config or {})}
         self._topics = list(topics)
         self._batch_size = batch_size
+        self._clock = clock
+        """Told whether each partition is caught up (idle means caught up, `dataflow/watermark.py`)."""
 
     def list_parts(self) -> list[str]:
         admin = AdminClient({"bootstrap.servers": self._config["bootstrap.servers"]})  # consumer settings warn
@@ -92,4 +156,4 @@ class KafkaBatchSource(FixedPartitionedSource[list[Message], int]):
         index, topic = for_part.split("-", 1)
         config = {**self._config, "group.id": "cepflow-unused", "enable.auto.commit": "false"}
         offset = OFFSET_BEGINNING if resume_state is None else resume_state
-        return _Partition(config, topic, int(index), offset, self._batch_size)
+        return _Partition(config, topic, int(index), offset, self._batch_size, self._clock)

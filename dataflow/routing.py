@@ -8,9 +8,10 @@ of: a dead letter, or zero or more routed items — a late event (per rule laten
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal, cast
+from typing import Literal
 
 import orjson
 
@@ -20,7 +21,7 @@ from dataflow.rule_cache import RuleSet
 from dataflow.runtime import CompiledRule, evaluate_stateless, is_late
 from dataflow.serde import DeadLetter, Limits, parse_chain_message, parse_message
 from dataflow.types import Event, Execution, KafkaMessage
-from dataflow.watermark import WatermarkClock
+from dataflow.watermark import PartitionReading, WatermarkClock
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,14 +30,14 @@ class KeyedEvent:
 
     `progress_ms` is the event-time progress the router judged the event by (not late): the group
     step evaluates the event at that watermark, not at its own clock's, which the rest of the
-    batch may already have moved past the event's window. `max_ts_ms` lets the group's clock
-    (in another process, in a cluster) follow the router's for timers.
+    batch may already have moved past the event's window. `router` names the router's process, so
+    that the group's clock (in another process, in a cluster) waits for its progress with timers.
     """
 
     rule_id: str
     rule_version: int
     event: Event
-    max_ts_ms: int
+    router: str
     progress_ms: int
 
 
@@ -76,14 +77,15 @@ def _late_message(topic: str, rule: CompiledRule, event: Event, watermark: int) 
     return OutMessage(topic, orjson.dumps(record), key=event.id.encode())
 
 
-def route_event(event: Event, rules: RuleSet, clock: WatermarkClock, topics: Topics, out: list[Routed]) -> None:
-    """Append everything one parsed event leads to to `out`."""
-    clock.observe(event.ts_ms)
+def route_event(event: Event, rules: RuleSet, reading: PartitionReading, router: str, topics: Topics,
+                out: list[Routed]) -> None:
+    """Append everything one parsed event leads to to `out`; `reading` is its partition's poll."""
+    reading.observe(event.ts_ms)
     candidates = rules.index.candidates(event)
     if not candidates:  # most events: no rule can match
         return
-    progress = clock.progress_ms()
     for rule in candidates:
+        progress = reading.progress_ms(rule.idle_after_ms)
         watermark = progress - rule.lateness_ms
         if is_late(rule, event, watermark):
             LATE_EVENTS.labels(rule.name).inc()
@@ -95,7 +97,7 @@ def route_event(event: Event, rules: RuleSet, clock: WatermarkClock, topics: Top
                 out.append(("exec", execution))
         elif rule.needs_group(event):
             key = state_key(rule, rule.group_key(rule.group_of(event.body)))
-            item = KeyedEvent(rule.id, rule.version, event, cast(int, clock.max_ts_ms), progress)  # observed above
+            item = KeyedEvent(rule.id, rule.version, event, router, progress)
             out.append(("key", (key, item)))
 
 
@@ -105,24 +107,30 @@ def _dead(letter: DeadLetter, topic: str) -> Routed:
 
 
 def make_router(
-    rules: Callable[[], RuleSet], clock: Callable[[], WatermarkClock], limits: Limits, topics: Topics
+    rules: Callable[[], RuleSet], clock: Callable[[], WatermarkClock], limits: Limits, topics: Topics,
+    wall_clock: Callable[[], float] = time.time,
 ) -> Callable[[list[KafkaMessage]], list[Routed]]:
     """The `flat_map` mapper of one poll's messages; resources are looked up per batch (lazily
-    built, hot-reloaded).
+    built, hot-reloaded). `wall_clock` (epoch seconds) bounds event times from the future.
     """
 
     def route_batch(batch: list[KafkaMessage]) -> list[Routed]:
         current, watermark_clock = rules(), clock()
         EVENTS_IN.inc(len(batch))
         out: list[Routed] = []
+        latest_ms = int(wall_clock() * 1000) + limits.max_future_ms  # one clock read per poll, not per event
+        if not batch:
+            return out
+        first = batch[0]  # a poll is of one partition (kafka_in.py)
+        reading = watermark_clock.reading(first.topic() or "", first.partition() or 0)
         with watermark_clock.busy():
             for msg in batch:
                 parse = parse_chain_message if msg.topic() == topics.chain else parse_message
-                parsed = parse(msg, limits)
-                if isinstance(parsed, DeadLetter):
+                parsed = parse(msg, limits, latest_ms)
+                if isinstance(parsed, DeadLetter):  # a dead letter moves no watermark
                     out.append(_dead(parsed, topics.dead_letter))
                 else:
-                    route_event(parsed, current, watermark_clock, topics, out)
+                    route_event(parsed, current, reading, watermark_clock.id, topics, out)
         return out
 
     return route_batch

@@ -75,6 +75,7 @@ class CompiledRule:
     spec: RuleSpec
     where: CompiledCondition
     lateness_ms: int
+    idle_after_ms: int
     cooldown_ms: int | None
     action_types: tuple[str, ...]
     stateless: bool
@@ -123,6 +124,7 @@ class CompiledRule:
             spec=spec,
             where=where,
             lateness_ms=spec.time.allowed_lateness,
+            idle_after_ms=spec.time.idle_after,
             cooldown_ms=cooldown,
             action_types=tuple(action.type for action in spec.actions),
             stateless=isinstance(detector, EachDetector) and for_ms is None and cooldown is None,

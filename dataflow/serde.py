@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from dataflow.eventtime import parse_event_time
+from dataflow.eventtime import parse_event_time, time_out_of_bounds
 from dataflow.types import ChainInfo, Event, KafkaMessage
 
 
@@ -44,6 +44,8 @@ class Limits:
     max_bytes: int
     max_depth: int
     type_field: str
+    max_future_ms: int = 600_000
+    """How far ahead of the wall clock an event time may be (`CEPFLOW_MAX_EVENT_FUTURE`)."""
 
 
 def too_deep(value: Any, limit: int) -> bool:
@@ -101,14 +103,17 @@ def _dead_letter(reason: str, msg: KafkaMessage) -> DeadLetter:
     return DeadLetter(reason, msg.value(), msg.topic() or "", msg.partition(), msg.offset())
 
 
-def parse_message(msg: KafkaMessage, limits: Limits) -> Event | DeadLetter:
-    """Read an ordinary input event."""
+def parse_message(msg: KafkaMessage, limits: Limits, latest_ms: int | None = None) -> Event | DeadLetter:
+    """Read an ordinary input event; `latest_ms` bounds its time (see `time_out_of_bounds`)."""
     body = _decode_object(msg.value(), limits)
     if isinstance(body, str):
         return _dead_letter(body, msg)
     ts = _event_time(body, msg)
     if ts is None:
         return _dead_letter("no usable event time: `ts` missing or unparsable and no Kafka timestamp", msg)
+    bad_time = time_out_of_bounds(ts, latest_ms)
+    if bad_time is not None:
+        return _dead_letter(bad_time, msg)
     kind = body.get(limits.type_field)
     return Event(_event_id(body, msg), ts, msg.topic() or "", kind if type(kind) is str else None, body)
 
@@ -128,8 +133,8 @@ def chain_message(
     )
 
 
-def parse_chain_message(msg: KafkaMessage, limits: Limits) -> Event | DeadLetter:
-    """Read a chain event written by `chain_message`."""
+def parse_chain_message(msg: KafkaMessage, limits: Limits, latest_ms: int | None = None) -> Event | DeadLetter:
+    """Read a chain event written by `chain_message`; its time is bounded like an input event's."""
     envelope = _decode_object(msg.value(), limits)
     if isinstance(envelope, str):
         return _dead_letter(envelope, msg)
@@ -144,6 +149,9 @@ def parse_chain_message(msg: KafkaMessage, limits: Limits) -> Event | DeadLetter
         return _dead_letter(f"not a chain event: {exc!r}", msg)
     if not isinstance(payload, dict):
         return _dead_letter("not a chain event: payload is not an object", msg)
+    bad_time = time_out_of_bounds(ts, latest_ms)
+    if bad_time is not None:
+        return _dead_letter(bad_time, msg)
     kind = payload.get(limits.type_field)
     return Event(
         id=event_id,

@@ -316,6 +316,8 @@ class TimeSpec(_Strict):
     order: Literal["event_time", "arrival"] = "event_time"
     """`event_time`: evaluate as if events arrived sorted by time (buffered up to the watermark);
     `arrival`: evaluate in arrival order and fire at once (RULES.md section 4, "Order")."""
+    idle_after: Duration = 5000
+    """A partition quiet this long, and read to its end, no longer holds the watermark back."""
 
 
 # --- detection kinds (RULES.md section 4) ------------------------------------------------------------

@@ -139,7 +139,7 @@ def test_a_held_key_of_the_bench_memory_rule_costs_little() -> None:
             event = Event(body["id"], body["ts"], "events", body["type"], body)
             clock.observe(event.ts_ms)
             step = GroupStep(None, current_rules, current_clock)
-            out, discard = step.on_batch([KeyedEvent(rule_id, 1, event, event.ts_ms, clock.progress_ms())])
+            out, discard = step.on_batch([KeyedEvent(rule_id, 1, event, clock.id, clock.progress_ms())])
             assert (list(out), discard) == ([], False)
             step.notify_at()
             steps.append(step)

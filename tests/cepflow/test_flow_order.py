@@ -24,18 +24,19 @@ from dataflow.offline import run_offline
 from dataflow.rule_cache import StoredRule, build_rule_set
 from dataflow.types import Execution
 from dataflow.watermark import WatermarkClock
+from tests.cepflow.test_flow_memory import (
+    CountingPipeline as Collect,  # keeps what would run
+)
 from tests.dataflow.order_cases import (
     LATENESS_MS,
     RULE_DOCS,
+    T0,
     as_event,
     bodies,
     body,
     by_time,
     delivered,
     rule_specs,
-)
-from tests.cepflow.test_flow_memory import (
-    CountingPipeline as Collect,  # keeps what would run
 )
 
 
@@ -90,9 +91,9 @@ def test_engine_a_straggler_completes_an_earlier_window() -> None:
     sliding count at the time of the third."""
     name = f"o-{uuid.uuid4().hex[:4]}"
     items = [{"id": f"x{i}", "type": "ev", "ts": ts, "g": name, "kind": "A", "status": "up", "ip": "ip1", "v": 0}
-             for i, ts in enumerate([5_000, 6_000, 2_000])]
+             for i, ts in enumerate([T0 + 5_000, T0 + 6_000, T0 + 2_000])]
     fires = [(e.rule_name, e.at_ms) for e in engine(items) if e.rule_name == "sliding-count"]
-    assert fires == [("sliding-count", 6_000)]
+    assert fires == [("sliding-count", T0 + 6_000)]
 
 
 class StampedClock(WatermarkClock):
@@ -102,9 +103,9 @@ class StampedClock(WatermarkClock):
         super().__init__()
         self.read_at: dict[int, float] = {}
 
-    def observe(self, ts_ms: int) -> None:
+    def saw(self, ts_ms: int) -> None:  # called by the router for each new largest event time
         self.read_at.setdefault(ts_ms, time.monotonic())
-        super().observe(ts_ms)
+        super().saw(ts_ms)
 
 
 class StampedCollect(Collect):
@@ -118,6 +119,10 @@ class StampedCollect(Collect):
 
 
 LIVE_LATENESS_MS = 300
+LIVE_IDLE_MS = 100
+"""On input that goes quiet, wall-clock time moves the watermark once the partition is idle (read
+to its end and quiet for `idle_after`): the fire then waits lateness + idle_after at most. In a
+flowing stream the watermark moves with the events' own times, and only the lateness counts."""
 
 
 def test_live_a_stateful_fire_comes_within_the_lateness_plus_100_ms_of_the_completing_event() -> None:
@@ -125,22 +130,24 @@ def test_live_a_stateful_fire_comes_within_the_lateness_plus_100_ms_of_the_compl
     watermark (advancing with idle wall-clock time) passes it — `allowed_lateness` — and the
     Bytewax step is woken for it then. Measured from when the router read the completing event to
     when the execution reached the action pipeline."""
-    doc = {"name": "live", "match": {"type": "ev"}, "group_by": ["g"], "time": {"allowed_lateness": LIVE_LATENESS_MS},
+    doc = {"name": "live", "match": {"type": "ev"}, "group_by": ["g"],
+           "time": {"allowed_lateness": LIVE_LATENESS_MS, "idle_after": LIVE_IDLE_MS},
            "detect": {"kind": "threshold", "window": {"type": "sliding", "size": "10s"}, "aggregate": {"fn": "count"},
                       "having": {"op": "gte", "value": 3}},
            "action": {"type": "webhook", "endpoint": "https://hooks.example.com/x"}}
     rules = build_rule_set([StoredRule("r-live", "live", 1, True, doc)])
     clock, pipeline = StampedClock(), StampedCollect()
+    clock.confirm(Settings().events_topics[0], 0, True)  # the test input is all there: caught up (idle means caught up)
     fake = SimpleNamespace(rules=SimpleNamespace(current=lambda: rules), clock=clock, pipeline=pipeline)
     conf = Settings(kafka_brokers="127.0.0.1:9")
     now = int(time.time() * 1000)
     stream = [now + 100, now + 200, now]  # the straggler (within the lateness) completes the window
     messages = [KafkaSourceMessage(key=None, value=json.dumps({"id": f"l{i}", "type": "ev", "g": "x", "ts": ts}).encode(),
                                    topic=conf.events_topics[0], partition=0, offset=i) for i, ts in enumerate(stream)]
-    source = TestingSource([*messages, TestingSource.PAUSE(timedelta(milliseconds=LIVE_LATENESS_MS + 700))])
+    source = TestingSource([*messages, TestingSource.PAUSE(timedelta(milliseconds=LIVE_LATENESS_MS + LIVE_IDLE_MS + 700))])
     run_main(build_flow(conf, resources=lambda: fake, source=source))
     [fire] = pipeline.executions
     assert (fire.at_ms, fire.value) == (now + 200, 3)
     latency_ms = (pipeline.at[0] - clock.read_at[now + 200]) * 1000  # the event completing the match in time order
     print(f"\nstateful fire {latency_ms:.0f} ms after the completing event was read (lateness {LIVE_LATENESS_MS} ms)")
-    assert latency_ms <= LIVE_LATENESS_MS + 100
+    assert latency_ms <= LIVE_LATENESS_MS + LIVE_IDLE_MS + 100

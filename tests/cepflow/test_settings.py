@@ -31,3 +31,17 @@ def test_every_bad_variable_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
     message = str(err.value)
     assert "CEPFLOW_EVENTS_PARTITIONS" in message and "'abc'" in message
     assert "CEPFLOW_EVENTS_TOPICS" in message and "'[oops'" in message
+
+
+@pytest.mark.parametrize(("text", "ms"), [("10m", 600_000), ("30s", 30_000), ("1500ms", 1500)])
+def test_max_event_future_is_a_duration(monkeypatch: pytest.MonkeyPatch, text: str, ms: int) -> None:
+    monkeypatch.setenv("CEPFLOW_MAX_EVENT_FUTURE", text)
+    assert get_settings().max_event_future == ms
+
+
+def test_max_event_future_defaults_to_ten_minutes_and_refuses_nonsense(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert get_settings().max_event_future == 600_000
+    get_settings.cache_clear()
+    monkeypatch.setenv("CEPFLOW_MAX_EVENT_FUTURE", "soon")
+    with pytest.raises(ConfigError, match="CEPFLOW_MAX_EVENT_FUTURE"):
+        get_settings()

@@ -13,6 +13,8 @@ from rules.model import RuleSpec
 
 LATENESS_MS = 5_000
 S = 1_000
+T0 = 1_700_000_000_000
+"""Event times start here: an engine dead-letters times before 2000 (RULES.md §4, "Event-time bounds")."""
 
 _HOOK = {"type": "webhook", "endpoint": "https://hooks.example.com/x"}
 
@@ -73,7 +75,7 @@ bodies = st.lists(
     st.tuples(st.integers(0, 40), st.sampled_from("ab"), st.sampled_from("ABC"), st.sampled_from(["up", "down"]),
               st.sampled_from(["ip1", "ip2", "ip3"]), st.integers(0, 100)),
     min_size=1, max_size=30,
-).map(lambda rows: [body(i, ts * S, *rest) for i, (ts, *rest) in enumerate(rows)])
+).map(lambda rows: [body(i, T0 + ts * S, *rest) for i, (ts, *rest) in enumerate(rows)])
 """Event bodies with times on whole seconds over 40 s (ties are common), in time order of their
 index only by chance."""
 

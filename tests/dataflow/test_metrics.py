@@ -22,6 +22,7 @@ from dataflow.watermark import WatermarkClock
 
 TOPICS = Topics("chain", "dead", "late")
 LIMITS = Limits(max_bytes=10_000, max_depth=8, type_field="type")
+T0 = 1_700_000_000_000  # event times are after 2000 (RULES.md §4)
 
 
 def value(name: str, **labels: str) -> float:
@@ -51,17 +52,17 @@ def test_router_counts_events_in_dead_letters_late_events_and_stateless_executio
               "detect": {"kind": "threshold", "window": {"type": "sliding", "size": "1m"},
                          "aggregate": {"fn": "count"}, "having": {"op": "gte", "value": 3}}},
     })
-    route = make_router(lambda: rules, lambda: WatermarkClock(now=None), LIMITS, TOPICS)
+    route = make_router(lambda: rules, lambda: WatermarkClock(now=None, process_id="this process"), LIMITS, TOPICS)
     before = {
         "in": value("cepflow_events_in_total"),
         "json": value("cepflow_dead_letters_total", reason="invalid JSON"),
         "object": value("cepflow_dead_letters_total", reason="not a JSON object"),
     }
     out = route([
-        msg({"type": "order", "ts": 10_000}),
-        msg({"type": "cpu", "host": "a", "ts": 20_000}),
-        msg({"type": "cpu", "host": "a", "ts": 15_000}),  # behind the watermark: late for `hot`
-        msg({"type": "order", "ts": 5_000}),  # late for `each`
+        msg({"type": "order", "ts": T0 + 10_000}),
+        msg({"type": "cpu", "host": "a", "ts": T0 + 20_000}),
+        msg({"type": "cpu", "host": "a", "ts": T0 + 15_000}),  # behind the watermark: late for `hot`
+        msg({"type": "order", "ts": T0 + 5_000}),  # late for `each`
         msg(b"{not json"),
         msg(b"[1]"),
         msg(b"[2]"),
@@ -86,15 +87,15 @@ def absence_rules(name: str) -> RuleSet:
     return rule_set(**{name: absence})
 
 
-def keyed(rules: RuleSet, name: str, ts: int, progress: int) -> KeyedEvent:
+def keyed(rules: RuleSet, name: str, ts: int, progress: int, router: str = "this process") -> KeyedEvent:
     event = parse_event_line(orjson.dumps({"type": "hb", "svc": "a", "ts": ts}), "e", ts)
     rule = rules.active[f"id-{name}"]
-    return KeyedEvent(rule.id, rule.version, event, max(ts, progress), progress)
+    return KeyedEvent(rule.id, rule.version, event, router, progress)
 
 
 def test_group_step_counts_its_key_while_it_holds_state_and_its_executions() -> None:
     name = f"absent-{uuid.uuid4().hex[:6]}"
-    rules, clock = absence_rules(name), WatermarkClock(now=None)
+    rules, clock = absence_rules(name), WatermarkClock(now=None, process_id="this process")
     step = GroupStep(None, lambda: rules, lambda: clock)
     out, discard = step.on_batch([keyed(rules, name, 1_000, 1_000)])
     assert (list(out), discard) == ([], False)
@@ -115,7 +116,7 @@ def test_group_step_counts_its_key_while_it_holds_state_and_its_executions() -> 
 def test_group_step_judges_an_event_at_the_watermark_it_was_routed_with() -> None:
     """The rest of the batch moved the clock past the event's deadline: the event still counts."""
     name = f"absent-{uuid.uuid4().hex[:6]}"
-    rules, clock = absence_rules(name), WatermarkClock(now=None)
+    rules, clock = absence_rules(name), WatermarkClock(now=None, process_id="this process")
     clock.observe(100_000)
     step = GroupStep(None, lambda: rules, lambda: clock)
     out, discard = step.on_batch([keyed(rules, name, 1_000, 1_000), keyed(rules, name, 5_000, 5_000)])
@@ -127,9 +128,9 @@ def test_group_step_judges_an_event_at_the_watermark_it_was_routed_with() -> Non
 def test_a_resumed_key_with_a_timer_polls_until_its_process_has_seen_an_event() -> None:
     name = f"absent-{uuid.uuid4().hex[:6]}"
     rules = absence_rules(name)
-    step = GroupStep(None, lambda: rules, lambda: WatermarkClock(now=None))
+    step = GroupStep(None, lambda: rules, lambda: WatermarkClock(now=None, process_id="this process"))
     step.on_batch([keyed(rules, name, 1_000, 1_000)])
-    fresh = WatermarkClock(now=None)  # a restarted process: no event time yet
+    fresh = WatermarkClock(now=None, process_id="this process")  # a restarted process: no event time yet
     resumed = GroupStep(step.snapshot(), lambda: rules, lambda: fresh)
     wake = resumed.notify_at()
     assert wake is not None and wake - datetime.now(UTC) <= UNKNOWN_PROGRESS_POLL
@@ -137,3 +138,49 @@ def test_a_resumed_key_with_a_timer_polls_until_its_process_has_seen_an_event() 
     fresh.observe(2_000)
     wake = resumed.notify_at()
     assert wake is not None and wake - datetime.now(UTC) > timedelta(seconds=8)  # due at 11 s event time
+
+
+def test_an_event_from_a_lying_clock_is_dead_lettered_and_moves_no_watermark() -> None:
+    name = f"each-{uuid.uuid4().hex[:6]}"
+    rules = rule_set(**{name: {"match": {"type": "order"}}})
+    clock = WatermarkClock(now=None)
+    route = make_router(lambda: rules, lambda: clock, LIMITS, TOPICS, wall_clock=lambda: T0 / 1000)
+    before = value("cepflow_dead_letters_total", reason="event time in the future")
+    out = route([msg({"type": "order", "ts": T0}), msg({"type": "order", "ts": 999_999_999_999_999}),
+                 msg({"type": "order", "ts": T0 + 600_001}), msg({"type": "order", "ts": 5}),
+                 msg({"type": "order", "ts": T0 + 1})])
+    assert [tag for tag, _ in out] == ["exec", "out", "out", "out", "exec"]  # the last is not late
+    assert clock.max_ts_ms == T0 + 1
+    assert value("cepflow_dead_letters_total", reason="event time in the future") == before + 2
+
+
+def test_a_resumed_key_restores_the_clock_of_its_snapshot() -> None:
+    """Timers after a restart: the snapshot carries the process clock (progress, wall time)."""
+    name = f"absent-{uuid.uuid4().hex[:6]}"
+    rules = absence_rules(name)
+    clock = WatermarkClock(now=None, process_id="this process")
+    clock.observe(T0)
+    step = GroupStep(None, lambda: rules, lambda: clock)
+    step.on_batch([keyed(rules, name, T0, T0)])
+    snapshot = step.snapshot()
+    assert snapshot[3] is not None and snapshot[3][0] == T0
+    fresh = WatermarkClock(now=None, wall=lambda: snapshot[3][1] / 1000 + 30)  # restarted 30 s later
+    GroupStep(snapshot, lambda: rules, lambda: fresh)
+    assert fresh.max_ts_ms == T0 + 30_000
+    old = GroupStep(snapshot[:3], lambda: rules, lambda: WatermarkClock(now=None))  # a snapshot of before
+    assert old.snapshot()[:3] == snapshot[:3]
+
+
+def test_the_state_of_an_old_version_of_a_change_rule_is_discarded_at_resume() -> None:
+    name = f"change-{uuid.uuid4().hex[:6]}"
+    change = {"match": {"type": "hb"}, "group_by": ["svc"], "detect": {"kind": "change", "field": "v"}}
+    rules = rule_set(**{name: change})
+    clock = WatermarkClock(now=None, process_id="this process")
+    step = GroupStep(None, lambda: rules, lambda: clock)
+    event = parse_event_line(orjson.dumps({"type": "hb", "svc": "a", "v": 1, "ts": T0}), "e", T0)
+    assert step.on_batch([KeyedEvent(f"id-{name}", 1, event, clock.id, T0)]) == ([], False)  # learns the value
+    newer = build_rule_set([StoredRule(f"id-{name}", name, 2, True, {**rules.active[f"id-{name}"].spec.model_dump(
+        by_alias=True, exclude_none=True), "detect": {"kind": "change", "field": "w"}})])
+    resumed = GroupStep(step.snapshot(), lambda: newer, lambda: clock)  # restarted after version 2
+    assert resumed.notify_at() is not None and resumed.notify_at() <= datetime.now(UTC)  # wakes at once
+    assert resumed.on_notify() == ([], True)  # and is discarded

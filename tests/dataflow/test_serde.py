@@ -5,10 +5,12 @@ from __future__ import annotations
 import orjson
 import pytest
 
+from dataflow.metrics import reason_class
 from dataflow.serde import DeadLetter, Limits, chain_message, parse_chain_message, parse_message, too_deep
 from dataflow.types import ChainInfo, Event, InMessage
 
 LIMITS = Limits(max_bytes=200, max_depth=4, type_field="type")
+T0 = 1_700_000_000_000
 
 
 def msg(value: bytes | None, *, topic: str = "events", kafka_ts: int = 0) -> InMessage:
@@ -29,8 +31,8 @@ def test_iso_time_with_offset_and_coordinates_as_id() -> None:
 
 
 def test_missing_time_falls_back_to_kafka_timestamp() -> None:
-    event = parse_message(msg(b'{"type": "cpu"}', kafka_ts=1234), LIMITS)
-    assert isinstance(event, Event) and event.ts_ms == 1234
+    event = parse_message(msg(b'{"type": "cpu"}', kafka_ts=1_700_000_001_234), LIMITS)
+    assert isinstance(event, Event) and event.ts_ms == 1_700_000_001_234
 
 
 @pytest.mark.parametrize(
@@ -63,11 +65,45 @@ def test_depth_limit_is_exact() -> None:
 
 def test_chain_message_round_trip() -> None:
     chain = ChainInfo("c1", 2, ("r1", "r2"))
-    value = chain_message(event_id="k.0", ts_ms=99, target_rule_id="r3", chain=chain, payload={"type": "x", "n": 1})
+    value = chain_message(event_id="k.0", ts_ms=T0, target_rule_id="r3", chain=chain, payload={"type": "x", "n": 1})
     event = parse_chain_message(msg(value, topic="chain"), LIMITS)
-    assert event == Event("k.0", 99, "chain", "x", {"type": "x", "n": 1}, chain=chain, target_rule_id="r3")
+    assert event == Event("k.0", T0, "chain", "x", {"type": "x", "n": 1}, chain=chain, target_rule_id="r3")
 
 
 def test_malformed_chain_message_is_dead_lettered() -> None:
     letter = parse_chain_message(msg(b'{"payload": {}}', topic="chain"), LIMITS)
     assert isinstance(letter, DeadLetter) and letter.reason.startswith("not a chain event")
+
+
+@pytest.mark.parametrize(
+    ("value", "kafka_ts", "reason"),
+    [
+        (b'{"ts": 999999999999999}', 0, "event time in the future: 999999999999999 ms"),
+        (b'{"ts": 1700000600001}', 0, "event time in the future"),
+        (b'{"ts": "2999-01-01T00:00:00+00:00"}', 0, "event time in the future"),
+        (b'{"ts": 946684799999}', 0, "event time before 2000: 946684799999 ms"),
+        (b'{"ts": 5}', 0, "event time before 2000"),
+        (b'{"ts": -5}', 0, "event time before 2000"),
+        (b'{"type": "cpu"}', 42, "event time before 2000"),  # the Kafka timestamp is bounded too
+        (b'{"type": "cpu"}', 1_700_000_600_001, "event time in the future"),
+    ],
+)
+def test_event_times_out_of_bounds_are_dead_lettered(value: bytes, kafka_ts: int, reason: str) -> None:
+    latest = T0 + 600_000  # the wall clock at T0, max_event_future 10m
+    letter = parse_message(msg(value, kafka_ts=kafka_ts), LIMITS, latest)
+    assert isinstance(letter, DeadLetter), letter
+    assert letter.reason.startswith(reason)
+    assert reason_class(letter.reason) in ("event time in the future", "event time before 2000")  # few labels
+
+
+@pytest.mark.parametrize("ts", [946_684_800_000, T0, T0 + 600_000])
+def test_event_times_at_the_bounds_are_accepted(ts: int) -> None:
+    event = parse_message(msg(orjson.dumps({"ts": ts})), LIMITS, T0 + 600_000)
+    assert isinstance(event, Event) and event.ts_ms == ts
+
+
+def test_chain_event_time_is_bounded_like_an_input_event() -> None:
+    value = chain_message(event_id="k.0", ts_ms=10**15 - 1, target_rule_id="r3", chain=ChainInfo("c", 1, ("r",)),
+                          payload={})
+    letter = parse_chain_message(msg(value, topic="chain"), LIMITS, T0)
+    assert isinstance(letter, DeadLetter) and letter.reason.startswith("event time in the future")
