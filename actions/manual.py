@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from actions.outbox import relay_now
 from cepflow.resources import get_resources
 from dataflow.rules.model import RuleSpec
 from dataflow.runtime import CompiledRule, idempotency_key
@@ -48,7 +49,6 @@ def _trigger_in(session: Session, ref: str, payload: dict[str, Any], executed_by
     deadline = time.monotonic() + resources.settings.action_deadline_s
     rows = resources.pipeline.execute(execution, rule.spec.actions, by=executed_by, deadline=deadline,
                                       session=session)
-    resources.producer.flush()
     return {
         "status": rows[0]["status"],
         "condition_met": met,
@@ -69,10 +69,14 @@ def manual_trigger(
 ) -> dict[str, Any]:
     """Result `{status, condition_met, duration_ms, references, explain}`; one exec_logs row.
 
-    With a `session`, the row is written in the caller's transaction (the caller commits);
-    without one, a session is opened, committed and closed here.
+    With a `session`, the row and its Kafka messages (outbox) are written in the caller's
+    transaction (the caller commits; the engine's relay sends them); without one, a session is
+    opened and committed here, and the outbox relayed right after (`actions.outbox.relay_now`).
     """
     if session is not None:
         return _trigger_in(session, rule, payload or {}, executed_by, dry_run)
-    with unit_of_work(get_resources().sessions) as own:
-        return _trigger_in(own, rule, payload or {}, executed_by, dry_run)
+    resources = get_resources()
+    with unit_of_work(resources.sessions) as own:
+        result = _trigger_in(own, rule, payload or {}, executed_by, dry_run)
+    relay_now(resources.sessions, resources.producer)
+    return result

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from dataflow.kafka_out import OutMessage
+
 # Summary key by which an executor asks the retry stage to wait at least this many seconds
 # before the next attempt (an HTTP `Retry-After`).
 RETRY_AFTER_KEY = "retry_after_s"
@@ -17,6 +19,8 @@ class ActionOutcome:
     `status_code` is the HTTP status for webhooks and the original system's code (400/404/500) for
     `api_script` and `trigger_rule` errors. `summary` goes into the execution log's references.
     `attempts` and `duration_ms` are those of one attempt until the retry stage sets the totals.
+    `messages` are for Kafka (chain events): the pipeline commits them to the outbox with the
+    execution's row — an executor never sends to Kafka itself (docs/ARCHITECTURE.md, outbox).
     """
 
     ok: bool
@@ -26,3 +30,4 @@ class ActionOutcome:
     summary: dict[str, Any] = field(default_factory=dict)
     attempts: int = 1
     duration_ms: float = 0.0
+    messages: tuple[OutMessage, ...] = ()

@@ -25,12 +25,14 @@ import orjson
 from pydantic import TypeAdapter
 
 from actions.context import ActionRun
+from actions.outbox import record, relay_now
 from actions.pipeline import render_action
 from cepflow.resources import Resources
 from dataflow.kafka_admin import read_all
 from dataflow.rules.model import Action
 from dataflow.types import ChainInfo, Execution
 from storage.repositories.exec_logs import ExecLogRepository
+from storage.storable import json_bytes
 from storage.uow import unit_of_work
 
 ACTION = TypeAdapter(Action)
@@ -128,10 +130,11 @@ def _resend(resources: Resources, record: DeadLetterRecord, key: str) -> dict[st
     row = {
         "rule_id": record.raw["rule_id"], "rule_name": record.raw["rule"], "rule_version": None,
         "status": status, "reason": None, "duration_ms": (time.monotonic() - started) * 1000,
-        "references": orjson.loads(orjson.dumps(references, default=str)),
+        "references": orjson.loads(json_bytes(references)),
         "executed_by": "redrive", "error_message": outcome.error, "idempotency_key": key,
         "group_key": run.execution.group, "chain_id": run.execution.chain.id,
     }
     with unit_of_work(resources.sessions) as session:
-        ExecLogRepository(session).insert([row])
+        record(session, [row], outcome.messages)
+    relay_now(resources.sessions, resources.producer)
     return {"action_id": record.action_id, "status": status, "error": outcome.error}

@@ -14,8 +14,10 @@ error) raises at the next `write_batch` or `snapshot`, so its epoch never commit
 replayed. When more than `MAX_PENDING` executions wait (slow targets), the dataflow waits too.
 
 Per batch (`ActionPipeline.run_batch`): executions of different groups run concurrently (bounded,
-with a deadline), each one deduped and locked in one statement; then chain events and dead letters
-are flushed to Kafka.
+with a deadline), each one deduped and locked in one statement; chain events and dead letters are
+committed to the outbox with their rows, and the relay thread (`actions/outbox.py`), woken after
+each batch and started with the first partition, sends them. A database outage blocks the batch
+(waited out, `dataflow/outage.py`) rather than failing it; backpressure then holds the dataflow.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ MAX_PENDING = 2_000
 class _ActionPartition(StatefulSinkPartition[Execution, list[Execution]]):
     def __init__(self, resources: Resources, resume: list[Execution] | None) -> None:
         self._pipeline = resources.pipeline
+        resources.relay.wake()  # started now: relays what a crash left in the outbox
         self._clock = resources.clock
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="cepflow-sink")
         self._pending: deque[tuple[Future[object], list[Execution]]] = deque()

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.orm import Session, sessionmaker
 
 from actions.api_script import ApiScriptExecutor
+from actions.outbox import OutboxRelay
 from actions.pipeline import ActionPipeline, PipelineConfig
 from actions.registry import ActionRegistry, webhook_with_retry
 from actions.ssrf import TargetGuard
@@ -68,18 +69,22 @@ class Resources:
             {
                 "webhook": webhook_with_retry(webhook),
                 "api_script": ApiScriptExecutor(self.sessions, lambda: self.script_runner, s.rule_refresh_s),
-                "trigger_rule": TriggerRuleExecutor(
-                    lambda: self.rules.current(), lambda: self.producer, s.chain_topic, s.max_chain_depth
-                ),
+                "trigger_rule": TriggerRuleExecutor(lambda: self.rules.current(), s.chain_topic, s.max_chain_depth),
             }
         )
+
+    @cached_property
+    def relay(self) -> OutboxRelay:
+        """The engine's outbox relay thread (started on first use, by the action sink)."""
+        return OutboxRelay(self.sessions, lambda: self.producer).start()
 
     @cached_property
     def pipeline(self) -> ActionPipeline:
         s = self.settings
         config = PipelineConfig(s.action_dead_letter_topic, s.action_concurrency, s.action_deadline_s)
         return ActionPipeline(
-            self.sessions, self.registry, lambda: self.producer, lambda: self.rules.current(), config
+            self.sessions, self.registry, lambda: self.producer, lambda: self.rules.current(), config,
+            committed=lambda: self.relay.wake(),
         )
 
 

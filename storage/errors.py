@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
 
 class StorageError(Exception):
     """Base class for every error the storage layer raises on purpose."""
@@ -27,3 +30,15 @@ class InvalidSpec(StorageError):
 
 class InvalidRow(StorageError):
     """An execution-log row with unknown fields, missing required ones, or an unknown status."""
+
+
+def is_outage(exc: BaseException) -> bool:
+    """Whether `exc` means "the database did not answer" (wait and try again), not "this row is bad".
+
+    Connection refused or lost, a server shutting down, a pool with no connection to give: a
+    DBAPI `OperationalError`/`InterfaceError`, or any error SQLAlchemy marks as a lost connection.
+    A refused value (`DataError`, `IntegrityError`, an encoding error) is not an outage.
+    """
+    if isinstance(exc, PoolTimeout | OperationalError | InterfaceError):
+        return True
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)

@@ -2,6 +2,7 @@
 
 from storage.models.base import Base
 from storage.models.exec_log import EXEC_STATUSES, ExecLog
+from storage.models.outbox import OutboxMessage
 from storage.models.rule import Rule
 from storage.models.rule_revision import RULE_ACTIONS, RuleRevision
 from storage.models.script_api import ScriptApi
@@ -13,6 +14,7 @@ __all__ = [
     "SCRIPT_API_ACTIONS",
     "Base",
     "ExecLog",
+    "OutboxMessage",
     "Rule",
     "RuleRevision",
     "ScriptApi",

@@ -14,9 +14,14 @@ from sqlalchemy.orm import Session
 from storage.errors import InvalidRow
 from storage.locks import try_advisory_xact_lock
 from storage.models import EXEC_STATUSES, ExecLog
+from storage.storable import storable_json, storable_text
 
 FIELDS = frozenset(inspect(ExecLog).column_attrs.keys())
 REQUIRED = frozenset({"rule_name", "status", "executed_by", "idempotency_key"})
+TEXT_FIELDS = ("rule_name", "status", "reason", "executed_by", "error_message", "idempotency_key", "chain_id")
+JSON_FIELDS = ("references", "group_key")
+ESCAPED_KEY = "escaped"
+"""`references.escaped`: the paths of the row's values stored `storage.storable.escape`d."""
 
 
 class ExecLogRepository:
@@ -28,10 +33,11 @@ class ExecLogRepository:
     def insert(self, rows: Iterable[Mapping[str, Any]]) -> int:
         """Insert rows (dicts keyed by `ExecLog` attribute); returns how many were new.
 
-        `ON CONFLICT (idempotency_key) DO NOTHING` makes a replay, a retry or a second worker
+        Values PostgreSQL would refuse are escaped first (`storable_row`). `ON CONFLICT
+        (idempotency_key) DO NOTHING` makes a replay, a retry or a second worker
         writing the same execution harmless, also for duplicates inside one batch.
         """
-        batch = [_checked(row) for row in rows]
+        batch = [storable_row(_checked(row)) for row in rows]
         if not batch:
             return 0
         stmt = (
@@ -48,7 +54,7 @@ class ExecLogRepository:
         `storage.locks`); without one, "lock taken" is True. Checking the log under the lock
         means a concurrent writer of the same execution cannot slip in between.
         """
-        logged = exists().where(ExecLog.idempotency_key == key)
+        logged = exists().where(ExecLog.idempotency_key == storable_text(key, "idempotency_key", []))
         if lock is None:
             return bool(self.session.execute(select(logged)).scalar_one()), True
         got, already = self.session.execute(select(try_advisory_xact_lock(*lock), logged)).one()
@@ -103,3 +109,19 @@ def _checked(row: Mapping[str, Any]) -> dict[str, Any]:
     if row["status"] not in EXEC_STATUSES:
         raise InvalidRow(f"{where} has status {row['status']!r}; use one of {list(EXEC_STATUSES)}")
     return dict(row)
+
+
+def storable_row(row: dict[str, Any]) -> dict[str, Any]:
+    """`row` with every value PostgreSQL would refuse escaped (`storage.storable`); the paths of
+    those values are listed in `references.escaped`, so the originals can be recovered."""
+    escaped: list[str] = []
+    for name in TEXT_FIELDS:
+        if isinstance(row.get(name), str):
+            row[name] = storable_text(row[name], name, escaped)
+    for name in JSON_FIELDS:
+        if row.get(name) is not None:
+            row[name] = storable_json(row[name], name, escaped)
+    if escaped:
+        references = row.get("references") or {}
+        row["references"] = {**references, ESCAPED_KEY: [*references.get(ESCAPED_KEY, []), *escaped]}
+    return row

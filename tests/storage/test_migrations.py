@@ -13,7 +13,7 @@ from storage.models import Base
 
 @pytest.mark.integration
 def test_database_is_at_head(engine: Engine, database_url: str) -> None:
-    assert current(database_url) == "0001"
+    assert current(database_url) == "0002"
 
 
 @pytest.mark.integration
