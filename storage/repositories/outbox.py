@@ -63,7 +63,7 @@ class OutboxRepository:
     def purge_sent(self, older_than_s: float) -> int:
         """Delete messages sent more than `older_than_s` seconds ago; returns how many."""
         cutoff = func.now() - func.make_interval(0, 0, 0, 0, 0, 0, older_than_s)
-        stmt = delete(OutboxMessage).where(OutboxMessage.sent_at < cutoff)
+        stmt = delete(OutboxMessage).where(OutboxMessage.sent_at <= cutoff)
         return int(self.session.execute(stmt).rowcount)
 
     def unsent_count(self) -> int:
