@@ -35,10 +35,22 @@ class InvalidRow(StorageError):
 def is_outage(exc: BaseException) -> bool:
     """Whether `exc` means "the database did not answer" (wait and try again), not "this row is bad".
 
-    Connection refused or lost, a server shutting down, a pool with no connection to give: a
-    DBAPI `OperationalError`/`InterfaceError`, or any error SQLAlchemy marks as a lost connection.
-    A refused value (`DataError`, `IntegrityError`, an encoding error) is not an outage.
+    Connection refused or lost, a server shutting down or out of resources, a pool with no
+    connection to give, a deadlock: waiting helps. A refused value (`DataError`, `IntegrityError`,
+    an encoding error, a program limit such as an index entry too large — psycopg files SQLSTATE
+    54000 under `OperationalError`) is not an outage: retrying it forever would stop the partition.
     """
-    if isinstance(exc, PoolTimeout | OperationalError | InterfaceError):
+    if isinstance(exc, PoolTimeout):
         return True
-    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    if not isinstance(exc, OperationalError | InterfaceError):
+        return False
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    return sqlstate is None or sqlstate.startswith(OUTAGE_SQLSTATE_PREFIXES)
+
+
+OUTAGE_SQLSTATE_PREFIXES = ("08", "53", "57P", "40", "55P03", "58")
+"""SQLSTATEs worth waiting for: connection (08), insufficient resources (53), operator
+intervention such as a shutdown (57P), a rolled-back transaction (40), lock not available,
+system errors (58)."""

@@ -13,6 +13,7 @@ the row can say which of its values are escaped. Dict keys are treated like valu
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
@@ -42,6 +43,23 @@ def storable_text(text: str, path: str, escaped: list[str]) -> str:
         return text
     escaped.append(path)
     return escape(text)
+
+
+MAX_KEY_BYTES = 1000
+"""Longest indexed text kept whole: a btree entry cannot exceed about 2.7 kB, and a longer key
+would fail every insert of its row (an event id of 3,000 characters makes such a key)."""
+
+
+def storable_key(text: str, path: str, escaped: list[str]) -> str:
+    """An indexed text (idempotency key, chain id): `storable_text`, and when still longer than
+    `MAX_KEY_BYTES` its start plus a SHA-256 of the whole — the same text always gives the same
+    key, so deduplication still holds. The original stays in the row's references."""
+    text = storable_text(text, path, escaped)
+    if len(text.encode()) <= MAX_KEY_BYTES:
+        return text
+    if path not in escaped:
+        escaped.append(path)
+    return f"{text[:200]}...sha256:{hashlib.sha256(text.encode()).hexdigest()}"
 
 
 def storable_json(value: Any, path: str, escaped: list[str]) -> Any:

@@ -14,11 +14,13 @@ from sqlalchemy.orm import Session
 from storage.errors import InvalidRow
 from storage.locks import try_advisory_xact_lock
 from storage.models import EXEC_STATUSES, ExecLog
-from storage.storable import storable_json, storable_text
+from storage.storable import storable_json, storable_key, storable_text
 
 FIELDS = frozenset(inspect(ExecLog).column_attrs.keys())
 REQUIRED = frozenset({"rule_name", "status", "executed_by", "idempotency_key"})
-TEXT_FIELDS = ("rule_name", "status", "reason", "executed_by", "error_message", "idempotency_key", "chain_id")
+TEXT_FIELDS = ("rule_name", "status", "reason", "executed_by", "error_message")
+KEY_FIELDS = ("idempotency_key", "chain_id")
+"""Indexed text: also shortened when too long for a btree entry (`storable_key`)."""
 JSON_FIELDS = ("references", "group_key")
 ESCAPED_KEY = "escaped"
 """`references.escaped`: the paths of the row's values stored `storage.storable.escape`d."""
@@ -54,7 +56,7 @@ class ExecLogRepository:
         `storage.locks`); without one, "lock taken" is True. Checking the log under the lock
         means a concurrent writer of the same execution cannot slip in between.
         """
-        logged = exists().where(ExecLog.idempotency_key == storable_text(key, "idempotency_key", []))
+        logged = exists().where(ExecLog.idempotency_key == storable_key(key, "idempotency_key", []))
         if lock is None:
             return bool(self.session.execute(select(logged)).scalar_one()), True
         got, already = self.session.execute(select(try_advisory_xact_lock(*lock), logged)).one()
@@ -118,6 +120,9 @@ def storable_row(row: dict[str, Any]) -> dict[str, Any]:
     for name in TEXT_FIELDS:
         if isinstance(row.get(name), str):
             row[name] = storable_text(row[name], name, escaped)
+    for name in KEY_FIELDS:
+        if isinstance(row.get(name), str):
+            row[name] = storable_key(row[name], name, escaped)
     for name in JSON_FIELDS:
         if row.get(name) is not None:
             row[name] = storable_json(row[name], name, escaped)

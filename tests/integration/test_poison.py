@@ -44,13 +44,14 @@ def test_a_hostile_event_among_ordinary_ones_never_stops_the_engine(
         with AppliedRules(sessions).apply(doc) as rules:
             events = [{"id": f"o{i}", "type": "order", "host": "web-1", "ts": now + i} for i in range(ORDINARY)]
             events.insert(ORDINARY // 2, {"id": "bad\x00id", "type": "order", "host": "h\x00st", "ts": now})
+            events.insert(ORDINARY // 3, {"id": "L" * 3000, "type": "order", "host": "web-1", "ts": now})
             stack.produce(events, key=b"one-partition")
             engine.start()
-            rows = rules.wait_rows(ORDINARY + 1, engine, timeout=60, settle_s=2.0)
+            rows = rules.wait_rows(ORDINARY + 2, engine, timeout=60, settle_s=2.0)
             pid = engine.proc.pid if engine.proc else None
     assert engine.alive() and engine.proc is not None and engine.proc.pid == pid, "the engine restarted"
     assert "Traceback" not in engine.log()
-    assert len(rows) == ORDINARY + 1 and all(r.status == "success" for r in rows)
+    assert len(rows) == ORDINARY + 2 and all(r.status == "success" for r in rows)
     assert {r.references["event_id"] for r in rows} >= {f"o{i}" for i in range(ORDINARY)}
     [hostile] = [r for r in rows if "references.event_id" in r.references.get("escaped", ())]
     assert unescape(hostile.references["event_id"]) == "bad\x00id"
@@ -58,6 +59,7 @@ def test_a_hostile_event_among_ordinary_ones_never_stops_the_engine(
     assert "group_key.host" in hostile.references["escaped"]
     assert all("references.actions.0.response" in r.references["escaped"] for r in rows)  # every answer had a NUL
     assert "\\u0000" in hostile.references["actions"][0]["response"]
+    assert any(r.references["event_id"] == "L" * 3000 for r in rows)  # a huge id is stored whole
     assert "bad\x00id" in {r.json["id"] for r in receiver.requests}  # the action itself got the original
 
 
