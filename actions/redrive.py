@@ -24,8 +24,8 @@ from typing import Any
 import orjson
 from pydantic import TypeAdapter
 
+from actions import outbox
 from actions.context import ActionRun
-from actions.outbox import record, relay_now
 from actions.pipeline import render_action
 from cepflow.resources import Resources
 from dataflow.kafka_admin import read_all
@@ -135,6 +135,6 @@ def _resend(resources: Resources, record: DeadLetterRecord, key: str) -> dict[st
         "group_key": run.execution.group, "chain_id": run.execution.chain.id,
     }
     with unit_of_work(resources.sessions) as session:
-        record(session, [row], outcome.messages)
-    relay_now(resources.sessions, resources.producer)
+        outbox.record(session, [row], outcome.messages)
+    outbox.relay_now(resources.sessions, resources.producer)
     return {"action_id": record.action_id, "status": status, "error": outcome.error}
