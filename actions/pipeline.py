@@ -225,11 +225,11 @@ class ActionPipeline:
 
         If even that row cannot be stored, the dead letter is sent straight to Kafka."""
         reason = f"quarantined after {ATTEMPTS} attempts: {type(error).__name__}: {error}"[:2000]
-        record_ = {"quarantined": True, "idempotency_key": execution.idempotency_key,
+        letter = {"quarantined": True, "idempotency_key": execution.idempotency_key,
                    "rule_id": execution.rule_id, "rule": execution.rule_name, "event_id": execution.event_id,
                    "group": execution.group, "event": execution.event, "error": reason, "executed_by": by,
                    "failed_at_ms": int(time.time() * 1000)}
-        message = OutMessage(self._config.action_dead_letter_topic, json_bytes(record_),
+        message = OutMessage(self._config.action_dead_letter_topic, json_bytes(letter),
                              key=execution.idempotency_key.encode("utf-8", "surrogatepass"))
         row = log_row(execution, "fail", executed_by=by, reason="quarantined", error=reason)
         log.error("execution %r quarantined: %s", execution.idempotency_key, reason)
