@@ -115,6 +115,7 @@ class OutboxRelay:
             self._wake.clear()
             try:
                 database.call(lambda: relay(self._sessions, self._producer(), kafka.failed), is_outage)
+                kafka.ok()
                 if time.monotonic() - purged > 60:
                     with unit_of_work(self._sessions) as session:
                         OutboxRepository(session).purge_sent(KEEP_SENT_S)

@@ -18,6 +18,7 @@ refuses even escaped, an action that raises — is quarantined: logged `fail` wi
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -166,13 +167,14 @@ class ActionPipeline:
         config: PipelineConfig,
         committed: Callable[[], None] = lambda: None,
     ) -> None:
-        """`committed` is called after each batch's rows are committed (it wakes the outbox relay)."""
+        """`committed` is called after a batch that committed Kafka messages (it wakes the relay)."""
         self._sessions = sessions
         self._registry = registry
         self._producer = producer
         self._rules = rules
         self._config = config
         self._committed = committed
+        self._queued = threading.Event()  # set when a transaction committed outbox messages
         self._database = watch("postgresql")
         self._pool = ThreadPoolExecutor(config.concurrency, thread_name_prefix="cepflow-action")
 
@@ -202,7 +204,9 @@ class ActionPipeline:
 
         rows = list(self._pool.map(run_group, by_group.values()))
         fault_point("committed")
-        self._committed()
+        if self._queued.is_set():
+            self._queued.clear()
+            self._committed()
         return [row for group in rows for row in group]
 
     def _settle(self, execution: Execution, actions: Sequence[Any] | None, *, by: str,
@@ -237,6 +241,7 @@ class ActionPipeline:
         def write() -> None:
             with unit_of_work(self._sessions) as session:
                 record(session, [row], [message])
+            self._queued.set()
 
         try:
             self._database.call(write, is_outage)
@@ -284,6 +289,8 @@ class ActionPipeline:
             rows, messages = self._act(execution, actions, by, deadline, started)
         fault_point("acted")
         record(session, rows, messages)
+        if messages:
+            self._queued.set()
         return rows
 
     def _act(

@@ -15,8 +15,8 @@ replayed. When more than `MAX_PENDING` executions wait (slow targets), the dataf
 
 Per batch (`ActionPipeline.run_batch`): executions of different groups run concurrently (bounded,
 with a deadline), each one deduped and locked in one statement; chain events and dead letters are
-committed to the outbox with their rows, and the relay thread (`actions/outbox.py`), woken after
-each batch and started with the first partition, sends them. A database outage blocks the batch
+committed to the outbox with their rows, and the relay thread (`actions/outbox.py`), started with
+the pipeline and woken after each batch that queued messages, sends them. A database outage blocks the batch
 (waited out, `dataflow/outage.py`) rather than failing it; backpressure then holds the dataflow.
 """
 
@@ -40,7 +40,6 @@ MAX_PENDING = 2_000
 class _ActionPartition(StatefulSinkPartition[Execution, list[Execution]]):
     def __init__(self, resources: Resources, resume: list[Execution] | None) -> None:
         self._pipeline = resources.pipeline
-        resources.relay.wake()  # started now: relays what a crash left in the outbox
         self._clock = resources.clock
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="cepflow-sink")
         self._pending: deque[tuple[Future[object], list[Execution]]] = deque()

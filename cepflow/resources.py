@@ -80,11 +80,13 @@ class Resources:
 
     @cached_property
     def pipeline(self) -> ActionPipeline:
+        """The action pipeline; building it starts the relay, which first sends what a crash left."""
         s = self.settings
+        relay = self.relay
         config = PipelineConfig(s.action_dead_letter_topic, s.action_concurrency, s.action_deadline_s)
         return ActionPipeline(
             self.sessions, self.registry, lambda: self.producer, lambda: self.rules.current(), config,
-            committed=lambda: self.relay.wake(),
+            committed=relay.wake,
         )
 
 

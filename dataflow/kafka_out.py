@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
 from confluent_kafka import KafkaError, Message, Producer
 
-from dataflow.outage import watch
+from dataflow.outage import DependencyWatch, watch
 
 
 class DeliveryError(RuntimeError):
@@ -86,7 +86,6 @@ class ReliableProducer:
         if errors:
             raise DeliveryError("Kafka delivery failed: " + "; ".join(errors[:5]))
 
-
     def deliver(self, messages: Sequence[OutMessage], wait: Callable[[str], None], timeout_s: float = 5.0) -> None:
         """Return once Kafka acknowledged every message, however long the broker is away.
 
@@ -111,12 +110,13 @@ class ReliableProducer:
 
 
 class _TopicSinkPartition(StatelessSinkPartition[OutMessage]):
-    def __init__(self, producer: ReliableProducer, wait: Callable[[str], None]) -> None:
+    def __init__(self, producer: ReliableProducer, kafka: DependencyWatch) -> None:
         self._producer = producer
-        self._wait = wait
+        self._kafka = kafka
 
     def write_batch(self, items: list[OutMessage]) -> None:
-        self._producer.deliver(items, self._wait)
+        self._producer.deliver(items, self._kafka.failed)
+        self._kafka.ok()
 
 
 class TopicSink(DynamicSink[OutMessage]):
@@ -129,4 +129,4 @@ class TopicSink(DynamicSink[OutMessage]):
         self._brokers = list(brokers)
 
     def build(self, step_id: str, worker_index: int, worker_count: int) -> _TopicSinkPartition:
-        return _TopicSinkPartition(ReliableProducer(self._brokers), watch("kafka").failed)
+        return _TopicSinkPartition(ReliableProducer(self._brokers), watch("kafka"))
