@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from actions.deps import ActionDeps
+from actions.outbox import relay_now
 from dataflow.keys import idempotency_key
 from dataflow.runtime import CompiledRule
 from dataflow.types import ChainInfo, Execution, ExecutionStatus, SkipReason
@@ -51,7 +52,6 @@ def _trigger_in(resources: ActionDeps, session: Session, ref: str, payload: dict
     deadline = time.monotonic() + resources.settings.action_deadline_s
     rows = resources.pipeline.execute(execution, rule.spec.actions, by=executed_by, deadline=deadline,
                                       session=session)
-    resources.producer.flush()
     record = rows[0]
     return {
         "status": record.status,
@@ -74,11 +74,15 @@ def run_manual_trigger(
 ) -> dict[str, Any]:
     """Result `{status, condition_met, duration_ms, references, explain}`; one exec_logs row.
 
-    With a `session`, the row is written in the caller's transaction (the caller commits);
-    without one, a session is opened, committed and closed here. `resources` are the caller's
-    process's (`cepflow.triggers.manual_trigger` binds this process's; the HTTP API passes its own).
+    With a `session`, the row and its Kafka messages (outbox) are written in the caller's
+    transaction (the caller commits; the engine's relay sends them); without one, a session is
+    opened and committed here, and the outbox relayed right after (`actions.outbox.relay_now`).
+    `resources` are the caller's process's (`cepflow.triggers.manual_trigger` binds this
+    process's; the HTTP API passes its own).
     """
     if session is not None:
         return _trigger_in(resources, session, rule, payload or {}, executed_by, dry_run)
     with unit_of_work(resources.sessions) as own:
-        return _trigger_in(resources, own, rule, payload or {}, executed_by, dry_run)
+        result = _trigger_in(resources, own, rule, payload or {}, executed_by, dry_run)
+    relay_now(resources.sessions, resources.producer)
+    return result

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from dataflow.kafka_out import OutMessage
 from dataflow.types import SkipReason
 
 # Summary key by which an executor asks the retry stage to wait at least this many seconds
@@ -29,6 +30,8 @@ class ActionOutcome:
     `status_code` is the HTTP status for webhooks and the original system's code (400/404/500) for
     `api_script` and `trigger_rule` errors. `summary` goes into the execution log's references.
     `attempts` and `duration_ms` are those of one attempt until the retry stage sets the totals.
+    `messages` are for Kafka (chain events): the pipeline commits them to the outbox with the
+    execution's row — an executor never sends to Kafka itself (docs/ARCHITECTURE.md, outbox).
     """
 
     ok: bool
@@ -39,6 +42,7 @@ class ActionOutcome:
     attempts: int = 1
     duration_ms: float = 0.0
     chain_skip: ChainSkip | None = None
+    messages: tuple[OutMessage, ...] = ()
 
 
 def action_summary(action_type: str, outcome: ActionOutcome) -> dict[str, Any]:

@@ -2,16 +2,23 @@
 
     dedup + lock (exec log; rule and group — one statement) -> silences -> for each action: template
       -> execute (+retry) -> dead-letter what failed
-      -> record one exec_logs row (+ skipped rows of chain targets)
+      -> record one exec_logs row (+ skipped rows of chain targets) and its Kafka messages
+         (chain events, dead letters) in the outbox, one transaction -> the relay sends them
 
 The decision to skip comes from the log and the lock, and is recorded with a named reason.
 The row is written in the transaction that holds the advisory lock, so a concurrent execution of
 the same rule and group (stream or manual) sees `locked` rather than running twice.
+
+Nothing stops a partition (issue 12): a database outage is waited out (`dataflow.outage`), and
+an execution that fails for any other reason `ATTEMPTS` times in a row — a value PostgreSQL
+refuses even escaped, an action that raises — is quarantined: logged `fail` with reason
+`quarantined`, sent to the action dead-letter topic, and the batch goes on.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -22,20 +29,30 @@ import orjson
 from pydantic import ValidationError
 from sqlalchemy.orm import Session, sessionmaker
 
+from actions.faults import fault_point
+from actions.outbox import record
 from actions.outcome import ActionOutcome, ChainSkip, action_summary
 from actions.registry import ActionRegistry
 from actions.webhook_url import REDACTED, redact_url
 from dataflow.kafka_out import OutMessage, ReliableProducer
 from dataflow.keys import lock_key
+from dataflow.outage import watch
 from dataflow.rule_cache import RuleSet
 from dataflow.template_context import ActionRun, template_context
 from dataflow.types import Execution, SkipReason
 from rules.templates import TemplateError, render
+from storage.errors import is_outage
 from storage.records import ExecLogRecord, LogStatus
 from storage.repositories.exec_logs import ExecLogRepository
+from storage.storable import json_bytes
 from storage.uow import unit_of_work
 
 log = logging.getLogger(__name__)
+
+ATTEMPTS = 3
+"""Tries of one execution that fails for a reason other than an outage, before its quarantine."""
+QUARANTINED = "quarantined"
+"""The `reason` of a `fail` row for an execution that could not be completed (issue 12)."""
 
 TEMPLATED_FIELDS = ("endpoint", "headers", "params", "body", "input", "payload")
 
@@ -116,7 +133,7 @@ def log_record(
         status=status,
         reason=reason,
         duration_ms=duration_ms,
-        references=orjson.loads(orjson.dumps(references, default=str)),
+        references=orjson.loads(json_bytes(references)),
         executed_by=executed_by,
         error_message=error,
         idempotency_key=execution.idempotency_key,
@@ -170,14 +187,20 @@ class ActionPipeline:
         rules: Callable[[], RuleSet],
         config: PipelineConfig,
         silenced: Callable[[str, dict[str, Any]], str | None] = lambda rule_id, group: None,
+        committed: Callable[[], None] = lambda: None,
     ) -> None:
-        """`silenced(rule_id, group)` names the silence muting an execution now, or None."""
+        """`silenced(rule_id, group)` names the silence muting an execution now, or None; `committed`
+        is called after a batch that committed Kafka messages (it wakes the outbox relay).
+        """
         self._silenced = silenced
         self._sessions = sessions
         self._registry = registry
         self._producer = producer
         self._rules = rules
         self._config = config
+        self._committed = committed
+        self._queued = threading.Event()  # set when a transaction committed outbox messages
+        self._database = watch("postgresql")
         self._pool = ThreadPoolExecutor(config.concurrency, thread_name_prefix="cepflow-action")
 
     def run_batch(self, executions: list[Execution]) -> list[ExecLogRecord]:
@@ -200,13 +223,60 @@ class ActionPipeline:
             return [
                 row
                 for execution in group
-                for row in self.execute(execution, rule_actions(rules, execution),
+                for row in self._settle(execution, rule_actions(rules, execution),
                                         by=executed_by(execution, rules), deadline=deadline)
             ]
 
         rows = list(self._pool.map(run_group, by_group.values()))
-        self._producer().flush()
+        fault_point("committed")
+        if self._queued.is_set():
+            self._queued.clear()
+            self._committed()
         return [row for group in rows for row in group]
+
+    def _settle(self, execution: Execution, actions: Sequence[Any] | None, *, by: str,
+                deadline: float) -> list[ExecLogRecord]:
+        """`execute`, waiting out database outages; quarantined after `ATTEMPTS` other failures."""
+        error: Exception | None = None
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                return self._database.call(
+                    lambda: self.execute(execution, actions, by=by, deadline=deadline), is_outage)
+            except Exception as exc:
+                error = exc
+                log.warning("execution %r failed (attempt %d of %d): %s: %s", execution.idempotency_key,
+                            attempt, ATTEMPTS, type(exc).__name__, exc)
+        assert error is not None
+        return self._quarantine(execution, by, error)
+
+    def _quarantine(self, execution: Execution, by: str, error: Exception) -> list[ExecLogRecord]:
+        """Log the execution `fail`/`quarantined` and dead-letter it, so its partition goes on.
+
+        If even that row cannot be stored, the dead letter is sent straight to Kafka.
+        """
+        reason = f"quarantined after {ATTEMPTS} attempts: {type(error).__name__}: {error}"[:2000]
+        letter = {"quarantined": True, "idempotency_key": execution.idempotency_key,
+                   "rule_id": execution.rule_id, "rule": execution.rule_name, "event_id": execution.event_id,
+                   "group": execution.group, "event": execution.event, "error": reason, "executed_by": by,
+                   "failed_at_ms": int(time.time() * 1000)}
+        message = OutMessage(self._config.action_dead_letter_topic, json_bytes(letter),
+                             key=execution.idempotency_key.encode("utf-8", "surrogatepass"))
+        row = log_record(execution, "fail", executed_by=by, reason=QUARANTINED, error=reason)
+        log.error("execution %r quarantined: %s", execution.idempotency_key, reason)
+
+        def write() -> None:
+            with unit_of_work(self._sessions) as session:
+                record(session, [row], [message])
+            self._queued.set()
+
+        try:
+            self._database.call(write, is_outage)
+        except Exception:
+            log.exception("quarantined execution %r could not be logged; dead-lettered only",
+                          execution.idempotency_key)
+            self._producer().deliver([message], watch("kafka").failed)
+            return []
+        return [row]
 
     def execute(
         self,
@@ -232,6 +302,8 @@ class ActionPipeline:
         logged, locked = logs.claim(execution.idempotency_key, ("rule-group", execution_lock_key(execution)) if fired else None)
         if logged:  # a replay of an execution already done (after a crash): nothing to do
             return []
+        fault_point("claimed")
+        messages: list[OutMessage] = []
         if not fired:
             logged_as: LogStatus = "dry_run" if execution.status == "dry_run" else "skipped"
             rows = [log_record(execution, logged_as, executed_by=by, reason=execution.reason,
@@ -243,16 +315,21 @@ class ActionPipeline:
         elif (silence := self._silenced(execution.rule_id, execution.group)) is not None:
             rows = [log_record(execution, "skipped", executed_by=by, reason=SkipReason.SILENCED, silence_id=silence)]
         else:
-            rows = self._act(execution, actions, by, deadline, started)
-        logs.insert(rows)
+            rows, messages = self._act(execution, actions, by, deadline, started)
+        fault_point("acted")
+        record(session, rows, messages)
+        if messages:
+            self._queued.set()
         return rows
 
     def _act(
         self, execution: Execution, actions: Sequence[Any], by: str, deadline: float, started: float
-    ) -> list[ExecLogRecord]:
+    ) -> tuple[list[ExecLogRecord], list[OutMessage]]:
+        """Run the actions; the records to log and the messages for the outbox."""
         context = template_context(execution)
         summaries: list[dict[str, Any]] = []
         extra: list[ExecLogRecord] = []
+        messages: list[OutMessage] = []
         errors: list[str] = []
         for index, action in enumerate(actions):
             run = ActionRun(execution, index, len(actions), deadline)
@@ -264,22 +341,22 @@ class ActionPipeline:
             except ValidationError as exc:
                 outcome = ActionOutcome(ok=False, retryable=False, status_code=400, error=invalid_action_error(exc))
             summaries.append(action_summary(action.type, outcome))
+            messages.extend(outcome.messages)
             if not outcome.ok:
                 errors.append(f"{action.type}: {outcome.error}")
-                self._dead_letter(run, action, outcome, by)
+                if outcome.retryable:
+                    messages.append(self._dead_letter(run, action, outcome, by))
             elif outcome.chain_skip is not None:
                 extra.append(_chain_skip_record(execution, outcome.chain_skip))
         status: LogStatus = "fail" if errors else "success"
         duration = (time.monotonic() - started) * 1000
         row = log_record(execution, status, executed_by=by, duration_ms=duration, actions=summaries,
                          error="; ".join(errors) or None)
-        return [row, *extra]
+        return [row, *extra], messages
 
-    def _dead_letter(self, run: ActionRun, action: Any, outcome: ActionOutcome, by: str) -> None:
+    def _dead_letter(self, run: ActionRun, action: Any, outcome: ActionOutcome, by: str) -> OutMessage:
         """Failed after its last attempt: keep it on the action dead-letter topic for `redrive`."""
-        if not outcome.retryable:
-            return
-        record = {
+        letter = {
             "action_id": run.action_id,
             "idempotency_key": run.execution.idempotency_key,
             "rule_id": run.execution.rule_id,
@@ -291,5 +368,5 @@ class ActionPipeline:
             "executed_by": by,
             "failed_at_ms": int(time.time() * 1000),
         }
-        value = orjson.dumps(record, default=str)
-        self._producer().send(OutMessage(self._config.action_dead_letter_topic, value, key=run.action_id.encode()))
+        key = run.action_id.encode("utf-8", "surrogatepass")
+        return OutMessage(self._config.action_dead_letter_topic, json_bytes(letter), key=key)

@@ -24,6 +24,7 @@ from typing import Any
 import orjson
 from pydantic import TypeAdapter
 
+from actions import outbox
 from actions.deps import ActionDeps
 from actions.outcome import action_summary
 from actions.pipeline import render_action
@@ -33,6 +34,7 @@ from dataflow.types import ChainInfo, Execution
 from rules.model import Action
 from storage.records import ExecLogRecord, LogStatus
 from storage.repositories.exec_logs import ExecLogRepository
+from storage.storable import json_bytes
 from storage.uow import unit_of_work
 
 ACTION = TypeAdapter(Action)
@@ -147,10 +149,11 @@ def _resend(resources: ActionDeps, record: DeadLetterRecord, key: str, by: str |
     row = ExecLogRecord(
         rule_id=record.raw["rule_id"], rule_name=record.raw["rule"], status=status,
         duration_ms=(time.monotonic() - started) * 1000,
-        references=orjson.loads(orjson.dumps(references, default=str)),
+        references=orjson.loads(json_bytes(references)),
         executed_by="redrive", error_message=outcome.error, idempotency_key=key,
         group_key=run.execution.group, chain_id=run.execution.chain.id,
     )
     with unit_of_work(resources.sessions) as session:
-        ExecLogRepository(session).insert([row])
+        outbox.record(session, [row], outcome.messages)
+    outbox.relay_now(resources.sessions, resources.producer)
     return {"action_id": record.action_id, "status": status, "error": outcome.error}

@@ -21,7 +21,6 @@ from actions.retry import run_with_retry
 from actions.ssrf import TargetGuard
 from actions.trigger_rule import TriggerRuleExecutor
 from actions.webhook import WebhookExecutor
-from dataflow.kafka_out import ReliableProducer
 from dataflow.rule_cache import RuleSet
 from dataflow.template_context import ActionRun
 from rules.model import WebhookAction
@@ -81,7 +80,6 @@ def build_registry(
     sessions: sessionmaker[Session],
     script_runner: Callable[[], ScriptRunner],
     rules: Callable[[], RuleSet],
-    producer: Callable[[], ReliableProducer],
 ) -> ActionRegistry:
     """Every executor, built once; a bad setting (e.g. the signing secret) fails here, at start."""
     guard = TargetGuard(allow_hosts=config.webhook_allow_hosts, allow_cidrs=config.webhook_allow_cidrs)
@@ -90,6 +88,6 @@ def build_registry(
         {
             "webhook": webhook_with_retry(webhook),
             "api_script": ApiScriptExecutor(sessions, script_runner, config.definitions_refresh_s),
-            "trigger_rule": TriggerRuleExecutor(rules, producer, config.chain_topic, config.max_chain_depth),
+            "trigger_rule": TriggerRuleExecutor(rules, config.chain_topic, config.max_chain_depth),
         }
     )

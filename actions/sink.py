@@ -14,8 +14,10 @@ error) raises at the next `write_batch` or `snapshot`, so its epoch never commit
 replayed. When more than `MAX_PENDING` executions wait (slow targets), the dataflow waits too.
 
 Per batch (`ActionPipeline.run_batch`): executions of different groups run concurrently (bounded,
-with a deadline), each one deduped and locked in one statement; then chain events and dead letters
-are flushed to Kafka.
+with a deadline), each one deduped and locked in one statement; chain events and dead letters are
+committed to the outbox with their rows, and the relay thread (`actions/outbox.py`), started with
+the pipeline and woken after each batch that queued messages, sends them. A database outage blocks the batch
+(waited out, `dataflow/outage.py`) rather than failing it; backpressure then holds the dataflow.
 """
 
 from __future__ import annotations

@@ -1,5 +1,8 @@
 """`trigger_rule`: publish a chain event to the internal topic — never a recursive call.
 
+The event is returned in the outcome, not sent: the pipeline commits it to the outbox with the
+execution's row, and the relay publishes it (docs/ARCHITECTURE.md, outbox).
+
 The target evaluates it like any event it reads (RULES.md §5). Depth and cycle limits are decided
 here, before publishing, by the same `plan_chain` the offline runner uses.
 """
@@ -12,7 +15,7 @@ from typing import Any
 
 from actions.outcome import ActionOutcome, ChainSkip
 from dataflow.chain import plan_chain
-from dataflow.kafka_out import OutMessage, ReliableProducer
+from dataflow.kafka_out import OutMessage
 from dataflow.rule_cache import RuleSet
 from dataflow.serde import chain_message
 from dataflow.template_context import ActionRun
@@ -21,17 +24,10 @@ from rules.model import TriggerRuleAction
 
 
 class TriggerRuleExecutor:
-    """One attempt: look the target up, plan the chain hop, queue the chain event."""
+    """One attempt: look the target up, plan the chain hop, return the chain event."""
 
-    def __init__(
-        self,
-        rules: Callable[[], RuleSet],
-        producer: Callable[[], ReliableProducer],
-        topic: str,
-        max_depth: int,
-    ) -> None:
+    def __init__(self, rules: Callable[[], RuleSet], topic: str, max_depth: int) -> None:
         self._rules = rules
-        self._producer = producer
         self._topic = topic
         self._max_depth = max_depth
 
@@ -54,8 +50,8 @@ class TriggerRuleExecutor:
             chain=hop,
             payload=action.payload,
         )
-        self._producer().send(OutMessage(self._topic, value, key=target.id.encode()))
         summary["chain"] = {"id": hop.id, "depth": hop.depth, "path": list(hop.path)}
         return ActionOutcome(
-            ok=True, retryable=False, summary=summary, duration_ms=(time.monotonic() - started) * 1000
+            ok=True, retryable=False, summary=summary, duration_ms=(time.monotonic() - started) * 1000,
+            messages=(OutMessage(self._topic, value, key=target.id.encode()),),
         )

@@ -6,6 +6,7 @@ error exits with status 2 and a message naming the file, line or field at fault.
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -77,9 +78,11 @@ def topics_ensure() -> None:
 @click.option("--addresses", "-a", default=None, help='Cluster addresses "host:port;host:port".')
 @click.option("--recovery-partitions", type=click.IntRange(min=1), default=4, show_default=True,
               help="Fixed at first start: the most processes x workers you will ever run.")
+@click.option("--restart/--no-restart", default=True, show_default=True,
+              help="Start the engine again (with backoff) when its process exits with an error.")
 def run(recovery_dir: Path, snapshot_interval: int, workers: int, process_id: int | None,
-        addresses: str | None, recovery_partitions: int) -> None:
-    """Run the engine: python -m bytewax.run cepflow.flow:flow with recovery."""
+        addresses: str | None, recovery_partitions: int, restart: bool) -> None:
+    """Run the engine: python -m bytewax.run cepflow.flow:flow with recovery, restarted if it crashes."""
     from dataflow.kafka_admin import ensure_topics
 
     if (process_id is None) != (addresses is None):
@@ -98,7 +101,12 @@ def run(recovery_dir: Path, snapshot_interval: int, workers: int, process_id: in
             "-r", str(recovery_dir), "-s", str(snapshot_interval), "-b", str(snapshot_interval * 5)]
     if process_id is not None:
         args += ["-i", str(process_id), "-a", str(addresses)]
-    os.execv(sys.executable, args)
+    if not restart:
+        os.execv(sys.executable, args)
+    from cepflow.supervisor import supervise
+
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    sys.exit(supervise(args))
 
 
 @main.command()

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from actions.outbox import OutboxRelay
 from actions.pipeline import ActionPipeline, PipelineConfig
 from actions.registry import ActionRegistry, ExecutorConfig, build_registry
 from cepflow.settings import Settings, get_settings
@@ -66,16 +67,23 @@ class Resources:
         s = self.settings
         config = ExecutorConfig(s.webhook_allow_hosts, s.webhook_allow_cidrs, s.webhook_signing_secret,
                                 s.rule_refresh_s, s.chain_topic, s.max_chain_depth)
-        return build_registry(config, self.sessions, lambda: self.script_runner, lambda: self.rules.current(),
-                              lambda: self.producer)
+        return build_registry(config, self.sessions, lambda: self.script_runner, lambda: self.rules.current())
+
+    @cached_property
+    def relay(self) -> OutboxRelay:
+        """The engine's outbox relay thread (started on first use, by the action sink)."""
+        return OutboxRelay(self.sessions, lambda: self.producer).start()
 
     @cached_property
     def pipeline(self) -> ActionPipeline:
+        """The action pipeline; building it starts the relay, which first sends what a crash left."""
         s = self.settings
+        relay = self.relay
         config = PipelineConfig(s.action_dead_letter_topic, s.action_concurrency, s.action_deadline_s)
         return ActionPipeline(
             self.sessions, self.registry, lambda: self.producer, lambda: self.rules.current(), config,
             silenced=lambda rule_id, group: self.silences.match(rule_id, group),
+            committed=relay.wake,
         )
 
 

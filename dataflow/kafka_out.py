@@ -2,18 +2,21 @@
 
 Bytewax 0.21.1's `KafkaSink` drops failed deliveries, crashes on a full local queue and ignores
 partitions (BYTEWAX.md §2.4). `ReliableProducer` fixes the three: delivery reports are checked,
-`BufferError` is retried after serving callbacks, and `flush` raises when anything is undelivered,
-so the Bytewax epoch fails and the batch is replayed rather than lost.
+`BufferError` is retried after serving callbacks, and `flush` raises when anything is undelivered.
+`deliver` goes further: it waits a broker outage out, re-sending what failed, until everything
+is acknowledged — the sinks use it, so an outage pauses the engine instead of stopping it.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
 from confluent_kafka import KafkaError, Message, Producer
+
+from dataflow.outage import DependencyWatch, watch
 
 
 class DeliveryError(RuntimeError):
@@ -55,8 +58,11 @@ class ReliableProducer:
             with self._lock:
                 self._errors.append(f"{msg.topic()}: {err.str()}")
 
-    def send(self, message: OutMessage) -> None:
-        """Queue one message; waits (serving delivery reports) while the local queue is full."""
+    def send(self, message: OutMessage, on_delivery: Callable[[KafkaError | None, Message], None] | None = None) -> None:
+        """Queue one message; waits (serving delivery reports) while the local queue is full.
+
+        Its delivery report goes to `on_delivery` when given, else to the errors `flush` raises.
+        """
         while True:
             try:
                 self._producer.produce(
@@ -64,7 +70,7 @@ class ReliableProducer:
                     value=message.value,
                     key=message.key,
                     headers=list(message.headers),
-                    on_delivery=self._on_delivery,
+                    on_delivery=on_delivery or self._on_delivery,
                 )
                 break
             except BufferError:
@@ -81,22 +87,52 @@ class ReliableProducer:
         if errors:
             raise DeliveryError("Kafka delivery failed: " + "; ".join(errors[:5]))
 
+    def deliver(self, messages: Sequence[OutMessage], wait: Callable[[str], None], timeout_s: float = 5.0) -> None:
+        """Return once Kafka acknowledged every message, however long the broker is away.
+
+        While messages stay queued (broker unreachable) or come back failed (e.g. timed out in
+        librdkafka), `wait(reason)` is called — it backs off, logs and counts the outage — and
+        the failed ones are sent again (at-least-once: consumers dedupe by key or id).
+        """
+        todo = list(messages)
+        while todo:
+            failed: list[tuple[OutMessage, str]] = []
+
+            def reporter(message: OutMessage, failed: list[tuple[OutMessage, str]] = failed,
+                         ) -> Callable[[KafkaError | None, Message], None]:
+                def report(err: KafkaError | None, _msg: Message) -> None:
+                    if err is not None:
+                        failed.append((message, err.str()))
+                return report
+
+            for message in todo:
+                self.send(message, reporter(message))
+            while (remaining := self._producer.flush(timeout_s)) > 0:
+                wait(f"{remaining} message(s) not acknowledged after {timeout_s}s")
+            if failed:
+                wait(f"{len(failed)} message(s) failed: {failed[0][1]}")
+            todo = [message for message, _ in failed]
+
 
 class _TopicSinkPartition(StatelessSinkPartition[OutMessage]):
-    def __init__(self, producer: ReliableProducer) -> None:
+    def __init__(self, producer: ReliableProducer, kafka: DependencyWatch) -> None:
         self._producer = producer
+        self._kafka = kafka
 
     def write_batch(self, items: list[OutMessage]) -> None:
-        for item in items:
-            self._producer.send(item)
-        self._producer.flush()
+        self._producer.deliver(items, self._kafka.failed)
+        self._kafka.ok()
 
 
 class TopicSink(DynamicSink[OutMessage]):
-    """Bytewax sink of `OutMessage`s (dead letters, late events): at-least-once, never silent."""
+    """Bytewax sink of `OutMessage`s (dead letters, late events): at-least-once, never silent.
+
+    A broker outage is waited out (`ReliableProducer.deliver`), not fatal: the batch blocks,
+    the dataflow with it, until Kafka acknowledges.
+    """
 
     def __init__(self, brokers: Sequence[str]) -> None:
         self._brokers = list(brokers)
 
     def build(self, step_id: str, worker_index: int, worker_count: int) -> _TopicSinkPartition:
-        return _TopicSinkPartition(ReliableProducer(self._brokers))
+        return _TopicSinkPartition(ReliableProducer(self._brokers), watch("kafka"))

@@ -39,3 +39,10 @@ def count_executions(executions: Iterable[Execution]) -> None:
     """Count executions by rule and status (`cepflow_executions_total`)."""
     for execution in executions:
         EXECUTIONS.labels(execution.rule_name, execution.status).inc()
+DEPENDENCY_UP = Gauge(
+    "cepflow_dependency_up", "1 while the dependency (postgresql, kafka) answers, 0 during an outage.", ["dependency"]
+)
+OUTAGE_RETRIES = Counter(
+    "cepflow_outage_retries", "Waits of the engine for a dependency that did not answer, by dependency.",
+    ["dependency"],
+)

@@ -18,7 +18,7 @@ LOCK_NOT_AVAILABLE = "55P03"
 
 def advisory_key(namespace: str, key: str) -> int:
     """The signed 64-bit lock id for `namespace:key`, the same in every process and release."""
-    digest = blake2b(f"{namespace}:{key}".encode(), digest_size=8).digest()
+    digest = blake2b(f"{namespace}:{key}".encode("utf-8", "surrogatepass"), digest_size=8).digest()
     return int.from_bytes(digest, "big", signed=True)
 
 

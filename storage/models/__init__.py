@@ -3,6 +3,7 @@
 from storage.models.api_token import TOKEN_ROLES, ApiToken
 from storage.models.base import Base
 from storage.models.exec_log import EXEC_STATUSES, ExecLog
+from storage.models.outbox import OutboxMessage
 from storage.models.rule import Rule
 from storage.models.rule_revision import RULE_ACTIONS, RuleRevision
 from storage.models.script_api import ScriptApi
@@ -17,6 +18,7 @@ __all__ = [
     "ApiToken",
     "Base",
     "ExecLog",
+    "OutboxMessage",
     "Rule",
     "RuleRevision",
     "ScriptApi",

@@ -15,6 +15,14 @@ from storage.errors import InvalidRow
 from storage.locks import try_advisory_xact_lock
 from storage.models import EXEC_STATUSES, ExecLog, Rule
 from storage.records import ExecLogRecord
+from storage.storable import storable_json, storable_key, storable_text
+
+TEXT_FIELDS = ("rule_name", "status", "reason", "executed_by", "error_message")
+KEY_FIELDS = ("idempotency_key", "chain_id")
+"""Indexed text: also shortened when too long for a btree entry (`storable_key`)."""
+JSON_FIELDS = ("references", "group_key")
+ESCAPED_KEY = "escaped"
+"""`references.escaped`: the paths of the row's values stored `storage.storable.escape`d."""
 
 
 class ExecLogRepository:
@@ -26,10 +34,11 @@ class ExecLogRepository:
     def insert(self, records: Iterable[ExecLogRecord]) -> int:
         """Insert records; returns how many were new.
 
-        `ON CONFLICT (idempotency_key) DO NOTHING` makes a replay, a retry or a second worker
+        Values PostgreSQL would refuse are escaped first (`storable_row`). `ON CONFLICT
+        (idempotency_key) DO NOTHING` makes a replay, a retry or a second worker
         writing the same execution harmless, also for duplicates inside one batch.
         """
-        batch = [_checked(record) for record in records]
+        batch = [storable_row(_checked(record)) for record in records]
         if not batch:
             return 0
         stmt = (
@@ -46,7 +55,7 @@ class ExecLogRepository:
         `storage.locks`); without one, "lock taken" is True. Checking the log under the lock
         means a concurrent writer of the same execution cannot slip in between.
         """
-        logged = exists().where(ExecLog.idempotency_key == key)
+        logged = exists().where(ExecLog.idempotency_key == storable_key(key, "idempotency_key", []))
         if lock is None:
             return bool(self.session.execute(select(logged)).scalar_one()), True
         got, already = self.session.execute(select(try_advisory_xact_lock(*lock), logged)).one()
@@ -121,3 +130,23 @@ def _checked(record: ExecLogRecord) -> dict[str, Any]:
         msg = f"{where} lacks one of rule_name, executed_by, idempotency_key"
         raise InvalidRow(msg)
     return record.as_row()
+
+
+def storable_row(row: dict[str, Any]) -> dict[str, Any]:
+    """`row` with every value PostgreSQL would refuse escaped (`storage.storable`); the paths of
+    those values are listed in `references.escaped`, so the originals can be recovered.
+    """
+    escaped: list[str] = []
+    for name in TEXT_FIELDS:
+        if isinstance(row.get(name), str):
+            row[name] = storable_text(row[name], name, escaped)
+    for name in KEY_FIELDS:
+        if isinstance(row.get(name), str):
+            row[name] = storable_key(row[name], name, escaped)
+    for name in JSON_FIELDS:
+        if row.get(name) is not None:
+            row[name] = storable_json(row[name], name, escaped)
+    if escaped:
+        references = row.get("references") or {}
+        row["references"] = {**references, ESCAPED_KEY: [*references.get(ESCAPED_KEY, []), *escaped]}
+    return row
