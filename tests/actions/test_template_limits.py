@@ -1,0 +1,158 @@
+"""Attacks on template rendering's resources: each must end fast with a `TemplateError`.
+
+Each attack runs in a daemon thread joined with a timeout, so on a renderer without bounds the
+test fails (does not hang the suite) and the leftover thread dies with the process.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from actions.template_guard import TemplateLimits
+from actions.templates import TemplateError, check_template, render
+
+BIG = "x" * 10_000
+CONTEXT = {"event": {"s": "abc", "big": BIG, "list": list(range(1000)), "tab": "\t" * 100_000,
+                     "lines": "\n" * 100_000}}
+
+
+def outcome(template: str, limits: TemplateLimits | None = None, within_s: float = 10.0) -> Any:
+    """What rendering returned or raised, or fail when it is still running after `within_s`."""
+    result: list[Any] = []
+
+    def target() -> None:
+        try:
+            result.append(render(template, CONTEXT) if limits is None else render(template, CONTEXT, limits))
+        except Exception as exc:  # noqa: BLE001 - the test looks at what was raised
+            result.append(exc)
+
+    thread = threading.Thread(target=target, daemon=True)
+    started = time.monotonic()
+    thread.start()
+    thread.join(within_s)
+    assert result, f"still rendering after {within_s} s: {template!r}"
+    assert time.monotonic() - started < within_s
+    return result[0]
+
+
+def refused(template: str, reason: str, limits: TemplateLimits | None = None) -> None:
+    error = outcome(template, limits)
+    assert isinstance(error, TemplateError), f"{template!r} rendered instead of being refused"
+    assert reason in error.reason, error.reason
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "{% for a in range(1000) %}{% for b in range(1000) %}{% for c in range(1000) %}{% endfor %}{% endfor %}{% endfor %}",
+        "{% for a in event.list %}{% for b in event.list %}{% for c in event.list %}{% endfor %}{% endfor %}{% endfor %}",
+        "{% for a in event.list if true %}{% for b in event.list %}{{ a }}{% endfor %}{% endfor %}",
+        "{{ range(1000000)|list|length }}",
+    ],
+)
+def test_nested_loops_are_cut_at_the_iteration_budget(template: str) -> None:
+    refused(template, "loop iterations")
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "{{ event.s * 300000000 }}",
+        "{{ 300000000 * event.s }}",
+        "{{ [event.s] * 300000000 }}",
+        "{{ event.s|center(1000000000) }}",
+        "{{ event.s.ljust(1000000000) }}",
+        "{{ event.s.zfill(1000000000) }}",
+        "{{ '%1000000000d' % 1 }}",
+        "{{ '%*d' % (1000000000, 1) }}",
+        "{{ '%1000000000d'|format(1) }}",
+        "{{ event.big|replace('', event.big) }}",
+        "{{ event.big.replace('', event.big) }}",
+        "{{ ([event.big] * 10000)|join }}",
+        "{{ ''.join([event.big] * 10000) }}",
+        "{{ event.tab.expandtabs(1000) }}",
+        "{{ event.lines|indent(1000) }}",
+        "{{ lipsum(1000000000) }}",
+        "{{ [1]|batch(1000000000, 0)|list }}",
+    ],
+)
+def test_values_that_would_outgrow_the_size_bound_are_refused_before_they_are_built(template: str) -> None:
+    error = outcome(template)
+    assert isinstance(error, TemplateError), f"{template!r} rendered"
+    assert "exceeds a limit" in error.reason or "refused" in error.reason, error.reason
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "{% set ns = namespace(s=event.big) %}{% for i in range(40) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}",
+        "{% set ns = namespace(s=event.big) %}{% for i in range(40) %}{% set ns.s = ns.s + ns.s %}{% endfor %}",
+        "{% set ns = namespace(l=[event.big]) %}{% for i in range(40) %}{% set ns.l = ns.l + ns.l %}{% endfor %}",
+    ],
+)
+def test_doubling_in_a_loop_stops_at_the_size_bound(template: str) -> None:
+    refused(template, "exceeds a limit")
+
+
+def test_a_long_output_stops_at_the_size_bound() -> None:
+    refused("{% for i in range(90000) %}{{ event.big }}{% endfor %}", "output longer than")
+
+
+def test_integers_are_bounded_before_they_are_computed() -> None:
+    refused("{{ 10 ** 100000000 }}", "bits")
+    refused("{{ 9 ** 9 ** 9 ** 9 ** 9 ** 9 }}", "bits")
+    refused("{% set ns = namespace(n=2) %}{% for i in range(64) %}{% set ns.n = ns.n * ns.n %}{% endfor %}", "bits")
+
+
+def test_a_render_stops_at_its_deadline() -> None:
+    limits = TemplateLimits(time_s=0.05)
+    refused("{% for i in range(90000) %}{{ event.list|sort|join(',')|length }}{% endfor %}", "longer than", limits)
+
+
+@pytest.mark.parametrize(
+    ("template", "construct"),
+    [
+        ("{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}", "macros"),
+        ("{% set x %}{{ event.s }}{% endset %}{{ x }}", "block assignments"),
+        ("{% filter upper %}{{ event.s }}{% endfilter %}", "filter blocks"),
+        ("{% for x in event.list recursive %}{{ loop(x) }}{% endfor %}", "recursive loops"),
+        ("{% include 'other' %}", "include"),
+        ("{% import 'other' as o %}", "import"),
+        ("{% extends 'base' %}", "extends"),
+    ],
+)
+def test_constructs_that_escape_the_bounds_are_refused_when_checked(template: str, construct: str) -> None:
+    reason = check_template(template)
+    assert reason is not None and construct in reason and "line 1" in reason
+
+
+def test_str_format_is_refused() -> None:
+    refused("{{ '{:>1000000000}'.format(1) }}", "str.format is refused")
+
+
+@pytest.mark.parametrize(
+    ("template", "expected"),
+    [
+        ("{% for x in event.list[:3] %}{{ x }},{% endfor %}", "0,1,2,"),
+        ("{{ event.s * 3 }}", "abcabcabc"),
+        ("{{ ['a', 'b']|join('-') }}", "a-b"),
+        ("{{ '%05d'|format(42) }}", "00042"),
+        ("{{ '%s=%d' % ('n', 3) }}", "n=3"),
+        ("{{ event.s|replace('b', 'BB')|upper }}", "ABBC"),
+        ("{{ 2 ** 10 }}", "1024"),
+        ("{{ range(3)|list }}", "[0,1,2]"),
+        ("{{ event.big|length }}", "10000"),
+        ("{% set ns = namespace(n=0) %}{% for x in event.list %}{% set ns.n = ns.n + x %}{% endfor %}{{ ns.n }}", "499500"),
+    ],
+)
+def test_ordinary_templates_render_as_before(template: str, expected: str) -> None:
+    assert outcome(template) == expected
+
+
+def test_a_whole_large_event_still_renders() -> None:
+    event = {"blob": "y" * 900_000}
+    assert len(render("{{ event }}", {"event": event})) > 900_000
