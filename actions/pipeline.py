@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from actions.context import ActionRun, template_context
 from actions.outcome import ActionOutcome
 from actions.registry import ActionRegistry
-from actions.templates import TemplateError, render
+from actions.templates import TEMPLATED_FIELDS, TemplateError, render
 from dataflow.kafka_out import OutMessage, ReliableProducer
 from dataflow.rule_cache import RuleSet
 from dataflow.types import Execution
@@ -33,8 +33,6 @@ from storage.repositories.exec_logs import ExecLogRepository
 from storage.uow import unit_of_work
 
 log = logging.getLogger(__name__)
-
-TEMPLATED_FIELDS = ("endpoint", "headers", "params", "body", "input", "payload")
 
 
 @dataclass(frozen=True)

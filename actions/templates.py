@@ -50,6 +50,8 @@ from actions.template_guard import (
 )
 
 TEMPLATE_MARKERS = ("{{", "{%")
+TEMPLATED_FIELDS = ("endpoint", "headers", "params", "body", "input", "payload")
+"""Action fields whose strings are templates (rendered at fire time, compiled when loaded)."""
 CACHE_SIZE = 4096
 
 
