@@ -28,6 +28,7 @@ from actions.registry import ActionRegistry
 from actions.templates import TEMPLATED_FIELDS, TemplateError, render
 from dataflow.kafka_out import OutMessage, ReliableProducer
 from dataflow.rule_cache import RuleSet
+from dataflow.sealing import Sealer
 from dataflow.types import Execution
 from storage.repositories.exec_logs import ExecLogRepository
 from storage.uow import unit_of_work
@@ -35,11 +36,16 @@ from storage.uow import unit_of_work
 log = logging.getLogger(__name__)
 
 
+DEAD_LETTER_PURPOSE = "action-dead-letter"
+"""MAC purpose of action dead letters (`dataflow/sealing.py`); `actions/redrive.py` opens them."""
+
+
 @dataclass(frozen=True)
 class PipelineConfig:
     action_dead_letter_topic: str
     concurrency: int
     deadline_s: float
+    sealer: Sealer
 
 
 def render_action(action: Any, context: dict[str, Any]) -> Any:
@@ -256,6 +262,7 @@ class ActionPipeline:
             "idempotency_key": run.execution.idempotency_key,
             "rule_id": run.execution.rule_id,
             "rule": run.execution.rule_name,
+            "rule_version": run.execution.rule_version,
             "action_index": run.index,
             "action": action.model_dump(by_alias=True),
             "context": template_context(run.execution),
@@ -263,5 +270,5 @@ class ActionPipeline:
             "executed_by": by,
             "failed_at_ms": int(time.time() * 1000),
         }
-        value = orjson.dumps(record, default=str)
+        value = self._config.sealer.seal(DEAD_LETTER_PURPOSE, record)
         self._producer().send(OutMessage(self._config.action_dead_letter_topic, value, key=run.action_id.encode()))

@@ -1,7 +1,8 @@
 """`trigger_rule`: publish a chain event to the internal topic — never a recursive call.
 
 The target evaluates it like any event it reads (RULES.md §5). Depth and cycle limits are decided
-here, before publishing, by the same `plan_chain` the offline runner uses.
+here, before publishing, by the same `plan_chain` the offline runner uses. The event is sealed
+with the deployment's key: the router fires only on chain events this deployment wrote.
 """
 
 from __future__ import annotations
@@ -12,10 +13,11 @@ from collections.abc import Callable
 from actions.context import ActionRun
 from actions.outcome import ActionOutcome
 from dataflow.chain import plan_chain
+from dataflow.chain_envelope import seal_chain_event
 from dataflow.kafka_out import OutMessage, ReliableProducer
 from dataflow.rule_cache import RuleSet
 from dataflow.rules.model import TriggerRuleAction
-from dataflow.serde import chain_message
+from dataflow.sealing import Sealer
 
 
 class TriggerRuleExecutor:
@@ -27,7 +29,9 @@ class TriggerRuleExecutor:
         producer: Callable[[], ReliableProducer],
         topic: str,
         max_depth: int,
+        sealer: Sealer,
     ) -> None:
+        self._sealer = sealer
         self._rules = rules
         self._producer = producer
         self._topic = topic
@@ -44,7 +48,8 @@ class TriggerRuleExecutor:
         summary = {"target_rule_id": target.id, "target_rule": target.name, "event_id": run.action_id}
         if isinstance(hop, str):
             return ActionOutcome(ok=True, retryable=False, summary={**summary, "skipped": hop})
-        value = chain_message(
+        value = seal_chain_event(
+            self._sealer,
             event_id=run.action_id,
             ts_ms=run.execution.at_ms,
             target_rule_id=target.id,

@@ -9,6 +9,7 @@ dead letters, then stops the engine. Each run uses fresh topics so runs never se
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -35,6 +36,8 @@ def _env(run: str) -> dict[str, str]:
         "CEPFLOW_LATE_TOPIC": f"cepflow.demo.{run}.late",
         "CEPFLOW_ACTION_DEAD_LETTER_TOPIC": f"cepflow.demo.{run}.actions.deadletter",
         "CEPFLOW_WEBHOOK_ALLOW_HOSTS": '["127.0.0.1"]',
+        # The operator's key when set; else one for this run (its topics are this run's alone).
+        "CEPFLOW_INTERNAL_KEY": os.environ.get("CEPFLOW_INTERNAL_KEY") or secrets.token_urlsafe(48),
     }
 
 

@@ -21,6 +21,7 @@ from actions.webhook import WebhookExecutor
 from cepflow.settings import Settings, get_settings
 from dataflow.kafka_out import ReliableProducer
 from dataflow.rule_cache import RuleCache
+from dataflow.sealing import Sealer
 from dataflow.watermark import WatermarkClock
 from storage.db import make_engine, make_session_factory
 
@@ -54,6 +55,11 @@ class Resources:
         return ReliableProducer(self.settings.brokers, {"linger.ms": "0"})
 
     @cached_property
+    def sealer(self) -> Sealer:
+        """Seals chain events and action dead letters; `ConfigError` when CEPFLOW_INTERNAL_KEY is unset."""
+        return Sealer(self.settings.internal_key_bytes())
+
+    @cached_property
     def script_runner(self) -> ScriptRunner:
         from actions.script_runner import ScriptRunner  # pre-starts processes: only when used
 
@@ -69,7 +75,8 @@ class Resources:
                 "webhook": webhook_with_retry(webhook),
                 "api_script": ApiScriptExecutor(self.sessions, lambda: self.script_runner, s.rule_refresh_s),
                 "trigger_rule": TriggerRuleExecutor(
-                    lambda: self.rules.current(), lambda: self.producer, s.chain_topic, s.max_chain_depth
+                    lambda: self.rules.current(), lambda: self.producer, s.chain_topic, s.max_chain_depth,
+                    self.sealer,
                 ),
             }
         )
@@ -77,7 +84,7 @@ class Resources:
     @cached_property
     def pipeline(self) -> ActionPipeline:
         s = self.settings
-        config = PipelineConfig(s.action_dead_letter_topic, s.action_concurrency, s.action_deadline_s)
+        config = PipelineConfig(s.action_dead_letter_topic, s.action_concurrency, s.action_deadline_s, self.sealer)
         return ActionPipeline(
             self.sessions, self.registry, lambda: self.producer, lambda: self.rules.current(), config
         )

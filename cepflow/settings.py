@@ -9,7 +9,7 @@ from functools import lru_cache
 from typing import Annotated, Any
 
 import orjson
-from pydantic import BeforeValidator, Field, ValidationError
+from pydantic import BeforeValidator, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -64,6 +64,11 @@ class Settings(BaseSettings):
     webhook_signing_secret: str | None = Field(
         None, description="Standard Webhooks secret (whsec_...) to sign requests with."
     )
+    internal_key: SecretStr | None = Field(
+        None,
+        description="Key (32+ characters) sealing chain events and action dead letters; the engine,"
+        " manual triggers and redrive refuse to start without it (docs/security-internal.md).",
+    )
     log_level: str = Field("INFO", description="Engine log level (DEBUG, INFO, WARNING, ...).")
     script_warm_runners: int = Field(1, ge=0, description="Pre-started script runner processes.")
 
@@ -74,6 +79,24 @@ class Settings(BaseSettings):
     @property
     def input_topics(self) -> list[str]:
         return [*self.events_topics, self.chain_topic]
+
+    def internal_key_bytes(self) -> bytes:
+        """The sealing key of the internal topics; `ConfigError` saying how to set it when unset.
+
+        No default and no derivation: a key every deployment shares would let anyone who can
+        write to Kafka forge chain events and dead letters, so a process that needs it stops."""
+        key = self.internal_key.get_secret_value().encode() if self.internal_key is not None else b""
+        if len(key) < MIN_INTERNAL_KEY_CHARS:
+            state = "is not set" if not key else f"is too short ({len(key)} < {MIN_INTERNAL_KEY_CHARS} characters)"
+            raise ConfigError(
+                f"CEPFLOW_INTERNAL_KEY {state}: it seals chain events and action dead letters. Generate one"
+                ' with `python -c "import secrets; print(secrets.token_urlsafe(48))"` and give the same'
+                " value to every engine process and to the cepflow CLI (docs/security-internal.md)."
+            )
+        return key
+
+
+MIN_INTERNAL_KEY_CHARS = 32
 
 
 class ConfigError(ValueError):

@@ -29,7 +29,8 @@ from dataflow.group_step import GroupStep
 from dataflow.kafka_in import KafkaBatchSource
 from dataflow.kafka_out import TopicSink
 from dataflow.routing import Routed, Topics, make_router
-from dataflow.serde import Limits
+from dataflow.sealing import Sealer
+from dataflow.serde import ChainCheck, Limits
 from dataflow.types import InMessage
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,7 @@ def build_flow(
     """
     topics = Topics(settings.chain_topic, settings.dead_letter_topic, settings.late_topic)
     limits = Limits(settings.max_message_bytes, settings.max_json_depth, settings.event_type_field)
+    chain = ChainCheck(Sealer(settings.internal_key_bytes()), settings.max_chain_depth)  # no key: no start
 
     def rules():  # noqa: ANN202 - closures keep the flow picklable-free of live resources
         return resources().rules.current()
@@ -74,7 +76,7 @@ def build_flow(
         polls = op.input("kafka_in", flow, kafka)
     else:  # one message per item, as tests write them
         polls = op.map("as_poll", op.input("kafka_in", flow, source), _as_poll)
-    routed = op.flat_map("route", polls, make_router(rules, clock, limits, topics))
+    routed = op.flat_map("route", polls, make_router(rules, clock, limits, topics, chain))
 
     to_kafka = op.filter_map("to_kafka", routed, _pick("out"))
     op.output("kafka_out", to_kafka, TopicSink(settings.brokers))

@@ -16,12 +16,14 @@ from dataflow.metrics import reason_class
 from dataflow.offline import parse_event_line
 from dataflow.routing import KeyedEvent, Topics, make_router
 from dataflow.rule_cache import RuleSet, StoredRule, build_rule_set
-from dataflow.serde import Limits
+from dataflow.sealing import Sealer
+from dataflow.serde import ChainCheck, Limits
 from dataflow.types import InMessage
 from dataflow.watermark import WatermarkClock
 
 TOPICS = Topics("chain", "dead", "late")
 LIMITS = Limits(max_bytes=10_000, max_depth=8, type_field="type")
+CHAIN = ChainCheck(Sealer(b"k" * 32), max_depth=5)
 
 
 def value(name: str, **labels: str) -> float:
@@ -51,7 +53,7 @@ def test_router_counts_events_in_dead_letters_late_events_and_stateless_executio
               "detect": {"kind": "threshold", "window": {"type": "sliding", "size": "1m"},
                          "aggregate": {"fn": "count"}, "having": {"op": "gte", "value": 3}}},
     })
-    route = make_router(lambda: rules, lambda: WatermarkClock(now=None), LIMITS, TOPICS)
+    route = make_router(lambda: rules, lambda: WatermarkClock(now=None), LIMITS, TOPICS, CHAIN)
     before = {
         "in": value("cepflow_events_in_total"),
         "json": value("cepflow_dead_letters_total", reason="invalid JSON"),

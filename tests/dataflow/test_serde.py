@@ -5,10 +5,13 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from dataflow.serde import DeadLetter, Limits, chain_message, parse_chain_message, parse_message, too_deep
+from dataflow.chain_envelope import seal_chain_event
+from dataflow.sealing import Sealer
+from dataflow.serde import ChainCheck, DeadLetter, Limits, parse_chain_message, parse_message, too_deep
 from dataflow.types import ChainInfo, Event, InMessage
 
 LIMITS = Limits(max_bytes=200, max_depth=4, type_field="type")
+CHECK = ChainCheck(Sealer(b"k" * 32), max_depth=5)
 
 
 def msg(value: bytes | None, *, topic: str = "events", kafka_ts: int = 0) -> InMessage:
@@ -63,11 +66,12 @@ def test_depth_limit_is_exact() -> None:
 
 def test_chain_message_round_trip() -> None:
     chain = ChainInfo("c1", 2, ("r1", "r2"))
-    value = chain_message(event_id="k.0", ts_ms=99, target_rule_id="r3", chain=chain, payload={"type": "x", "n": 1})
-    event = parse_chain_message(msg(value, topic="chain"), LIMITS)
+    value = seal_chain_event(CHECK.sealer, event_id="k.0", ts_ms=99, target_rule_id="r3", chain=chain,
+                             payload={"type": "x", "n": 1})
+    event = parse_chain_message(msg(value, topic="chain"), LIMITS, CHECK)
     assert event == Event("k.0", 99, "chain", "x", {"type": "x", "n": 1}, chain=chain, target_rule_id="r3")
 
 
 def test_malformed_chain_message_is_dead_lettered() -> None:
-    letter = parse_chain_message(msg(b'{"payload": {}}', topic="chain"), LIMITS)
-    assert isinstance(letter, DeadLetter) and letter.reason.startswith("not a chain event")
+    letter = parse_chain_message(msg(b'{"payload": {}}', topic="chain"), LIMITS, CHECK)
+    assert isinstance(letter, DeadLetter) and letter.reason.startswith("forged chain event")
