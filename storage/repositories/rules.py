@@ -83,6 +83,11 @@ class RuleRepository:
         stmt = select(RuleRevision).where(RuleRevision.rule_id == self._history_id(ref))
         return builtins.list(self.session.scalars(stmt.order_by(RuleRevision.version)))
 
+    def revision(self, rule_id: uuid.UUID, version: int) -> RuleRevision | None:
+        """The rule's document as it stood at `version` (a deleted rule's too), or None."""
+        stmt = select(RuleRevision).where(RuleRevision.rule_id == rule_id, RuleRevision.version == version)
+        return self.session.scalars(stmt).one_or_none()
+
     def rollback(self, ref: str | uuid.UUID, to_version: int, changed_by: str) -> Rule:
         """Store revision `to_version`'s spec (its `active` included) as a new version.
 
