@@ -38,7 +38,9 @@ def test_the_engine_refuses_to_start_without_a_key() -> None:
     assert result.returncode != 0 and "CEPFLOW_INTERNAL_KEY is not set" in result.stderr
 
 
-def test_redrive_refuses_to_start_without_a_key() -> None:
-    result = subprocess.run([sys.executable, "-m", "cepflow", "actions", "redrive"], env=env_without_key(),
+@pytest.mark.parametrize("command", [["actions", "redrive"], ["run", "--recovery-dir", "/nonexistent/cepflow"],
+                                     ["trigger", "some-rule"]])
+def test_the_cli_commands_that_seal_or_open_refuse_to_start_without_a_key(command: list[str]) -> None:
+    result = subprocess.run([sys.executable, "-m", "cepflow", *command], env=env_without_key(),
                             capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 2 and "error: CEPFLOW_INTERNAL_KEY is not set" in result.stderr
