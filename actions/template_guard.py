@@ -71,7 +71,8 @@ class Budget:
         self.left -= count
         if self.left < 0:
             raise LimitExceeded(f"more than {self.limits.iterations} loop iterations")
-        self.check_time()
+        if count > 1 or not self.left % 64:  # one clock read per 64 iterations: bounded work between
+            self.check_time()
 
     def check_time(self) -> None:
         if time.monotonic() > self.deadline:
@@ -185,7 +186,8 @@ def check_method_call(obj: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -
 def _estimate_filter(name: str, value: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> int | None:
     """The output size of the default filters that can outgrow their input, None for the others."""
     if name == "replace" and isinstance(value, str) and len(args) >= 2:
-        return _estimate_replace(value, str(args[0]), str(args[1]), args[2] if len(args) > 2 else -1)
+        count = args[2] if len(args) > 2 and isinstance(args[2], int) else kwargs.get("count")
+        return _estimate_replace(value, str(args[0]), str(args[1]), count if isinstance(count, int) else -1)
     if name == "indent" and isinstance(value, str):
         width = args[0] if args else kwargs.get("width", 4)
         size = width if isinstance(width, int) else len(str(width))
@@ -204,7 +206,8 @@ def guard_filter(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
         current().check_time()
         head = 1 if takes_first else 0
         value, rest = (args[head], args[head + 1 :]) if len(args) > head else (None, ())
-        check_arguments(rest, kwargs)
+        if rest or kwargs:
+            check_arguments(rest, kwargs)
         if name == "join" and value is not None:
             items = list(value)
             separator = rest[0] if rest and isinstance(rest[0], str) else ""
