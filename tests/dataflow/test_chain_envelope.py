@@ -7,6 +7,8 @@ from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dataflow.chain_envelope import MAX_ID_CHARS, PURPOSE, seal_chain_event
 from dataflow.routing import Topics, make_router
@@ -134,3 +136,30 @@ def test_sealing_does_not_depend_on_key_order() -> None:
 def test_a_short_key_is_refused() -> None:
     with pytest.raises(ValueError, match="too short"):
         Sealer(b"short")
+
+
+JSON = st.recursive(st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.text(max_size=8),
+                    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4),
+                    max_leaves=12)
+FIELDS = st.fixed_dictionaries({}, optional={
+    "id": JSON | st.text(max_size=8), "ts": JSON, "target_rule_id": JSON | st.sampled_from(["r1", "r2", "r3"]),
+    "payload": JSON,
+    "chain": JSON | st.fixed_dictionaries({}, optional={"id": JSON, "depth": JSON | st.integers(-2, 5),
+                                                        "path": JSON | st.lists(st.sampled_from(["r1", "r2", "r9"]))}),
+})
+
+
+@settings(max_examples=300, deadline=None)
+@given(FIELDS)
+def test_any_record_is_either_refused_or_a_chain_event_the_engine_could_have_written(body: dict[str, Any]) -> None:
+    for value in (orjson.dumps(body), SEALER.seal(PURPOSE, body)):
+        [(kind, out)] = route(value) or [("none", None)]
+        if kind == "out":
+            assert out.topic == "dead"
+            continue
+        assert value != orjson.dumps(body), "an unsealed record was routed"
+        event = parse_chain_message(InMessage("chain", 0, 1, value), LIMITS, CHECK)
+        assert isinstance(event, Event) and event.chain is not None
+        assert 1 <= event.chain.depth <= CHECK.max_depth and len(event.chain.path) == event.chain.depth
+        assert event.target_rule_id not in event.chain.path and abs(event.ts_ms) < 10**15
+        assert {event.target_rule_id, *event.chain.path} <= {"r1", "r2", "r3"}
