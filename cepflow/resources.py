@@ -57,7 +57,7 @@ class Resources:
     @cached_property
     def sealer(self) -> Sealer:
         """Seals chain events and action dead letters; `ConfigError` when CEPFLOW_INTERNAL_KEY is unset."""
-        return Sealer(self.settings.internal_key_bytes())
+        return Sealer(self.settings.internal_key_bytes(), self.settings.previous_internal_keys())
 
     @cached_property
     def script_runner(self) -> ScriptRunner:

@@ -69,6 +69,9 @@ class Settings(BaseSettings):
         description="Key (32+ characters) sealing chain events and action dead letters; the engine,"
         " manual triggers and redrive refuse to start without it (docs/security-internal.md).",
     )
+    internal_key_previous: SecretStr | None = Field(
+        None, description="The key before a rotation: still accepted on the way in, never used to seal."
+    )
     log_level: str = Field("INFO", description="Engine log level (DEBUG, INFO, WARNING, ...).")
     script_warm_runners: int = Field(1, ge=0, description="Pre-started script runner processes.")
 
@@ -94,6 +97,15 @@ class Settings(BaseSettings):
                 " value to every engine process and to the cepflow CLI (docs/security-internal.md)."
             )
         return key
+
+    def previous_internal_keys(self) -> tuple[bytes, ...]:
+        """`CEPFLOW_INTERNAL_KEY_PREVIOUS` when set (a rotation in progress), else nothing."""
+        if self.internal_key_previous is None or not self.internal_key_previous.get_secret_value():
+            return ()
+        key = self.internal_key_previous.get_secret_value().encode()
+        if len(key) < MIN_INTERNAL_KEY_CHARS:
+            raise ConfigError(f"CEPFLOW_INTERNAL_KEY_PREVIOUS is too short ({len(key)} < {MIN_INTERNAL_KEY_CHARS} characters)")
+        return (key,)
 
 
 MIN_INTERNAL_KEY_CHARS = 32

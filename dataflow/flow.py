@@ -61,7 +61,8 @@ def build_flow(
     """
     topics = Topics(settings.chain_topic, settings.dead_letter_topic, settings.late_topic)
     limits = Limits(settings.max_message_bytes, settings.max_json_depth, settings.event_type_field)
-    chain = ChainCheck(Sealer(settings.internal_key_bytes()), settings.max_chain_depth)  # no key: no start
+    sealer = Sealer(settings.internal_key_bytes(), settings.previous_internal_keys())  # no key: no start
+    chain = ChainCheck(sealer, settings.max_chain_depth)
 
     def rules():  # noqa: ANN202 - closures keep the flow picklable-free of live resources
         return resources().rules.current()

@@ -44,3 +44,10 @@ def test_the_cli_commands_that_seal_or_open_refuse_to_start_without_a_key(comman
     result = subprocess.run([sys.executable, "-m", "cepflow", *command], env=env_without_key(),
                             capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 2 and "error: CEPFLOW_INTERNAL_KEY is not set" in result.stderr
+
+
+def test_the_previous_key_is_optional_and_checked_like_the_key() -> None:
+    assert Settings(internal_key="k" * 32).previous_internal_keys() == ()
+    assert Settings(internal_key="k" * 32, internal_key_previous="p" * 32).previous_internal_keys() == (b"p" * 32,)
+    with pytest.raises(ConfigError, match="CEPFLOW_INTERNAL_KEY_PREVIOUS is too short"):
+        Settings(internal_key="k" * 32, internal_key_previous="short").previous_internal_keys()

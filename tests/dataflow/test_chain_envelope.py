@@ -163,3 +163,12 @@ def test_any_record_is_either_refused_or_a_chain_event_the_engine_could_have_wri
         assert 1 <= event.chain.depth <= CHECK.max_depth and len(event.chain.path) == event.chain.depth
         assert event.target_rule_id not in event.chain.path and abs(event.ts_ms) < 10**15
         assert {event.target_rule_id, *event.chain.path} <= {"r1", "r2", "r3"}
+
+
+def test_a_rotation_accepts_the_previous_key_on_the_way_in_and_seals_with_the_new_one() -> None:
+    old, new = b"old-key-" + b"0" * 24, b"new-key-" + b"0" * 24
+    before = Sealer(old).seal(PURPOSE, record())
+    rotated = Sealer(new, previous=(old,))
+    assert rotated.open(PURPOSE, orjson.loads(before)) == record()
+    assert isinstance(Sealer(new).open(PURPOSE, orjson.loads(before)), str)
+    assert isinstance(Sealer(old).open(PURPOSE, orjson.loads(rotated.seal(PURPOSE, record()))), str)
