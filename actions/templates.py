@@ -31,10 +31,10 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
 from actions.template_guard import (
     DEFAULT_LIMITS,
-    Budget,
     LOOP_FILTER,
     SIZE_FILTER,
     BoundLoops,
+    Budget,
     LimitExceeded,
     TemplateLimits,
     bounded_range,

@@ -110,9 +110,9 @@ def open_chain_event(sealer: Sealer, body: dict[str, Any], max_depth: int) -> Ch
         return f"invalid chain event: {exc}"
 
 
-def unknown_rules(envelope: ChainInfo, target_rule_id: str, known: Container[str]) -> str | None:
+def unknown_rules(chain: ChainInfo, target_rule_id: str, known: Container[str]) -> str | None:
     """The dead-letter reason when the target or a rule of the path is not a stored rule id."""
-    for rule_id in (*envelope.path, target_rule_id):
+    for rule_id in (*chain.path, target_rule_id):
         if rule_id not in known:
             return f"invalid chain event: unknown rule id {rule_id[:MAX_RULE_ID_CHARS]!r}"
     return None

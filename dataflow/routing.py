@@ -14,11 +14,11 @@ from typing import Literal
 
 import orjson
 
+from dataflow.chain_envelope import unknown_rules
 from dataflow.kafka_out import OutMessage
 from dataflow.metrics import DEAD_LETTERS, EVENTS_IN, EXECUTIONS, LATE_EVENTS, reason_class
 from dataflow.rule_cache import RuleSet
 from dataflow.runtime import CompiledRule, evaluate_stateless, is_late
-from dataflow.chain_envelope import unknown_rules
 from dataflow.serde import ChainCheck, DeadLetter, Limits, parse_chain_message, parse_message
 from dataflow.types import Event, Execution, KafkaMessage
 from dataflow.watermark import WatermarkClock
