@@ -6,11 +6,16 @@ test fails (does not hang the suite) and the leftover thread dies with the proce
 
 from __future__ import annotations
 
+import resource
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from actions.template_guard import TemplateLimits
 from actions.templates import TemplateError, check_template, render
@@ -156,3 +161,56 @@ def test_ordinary_templates_render_as_before(template: str, expected: str) -> No
 def test_a_whole_large_event_still_renders() -> None:
     event = {"blob": "y" * 900_000}
     assert len(render("{{ event }}", {"event": event})) > 900_000
+
+
+SMALL = TemplateLimits(time_s=2.0, iterations=5_000, output_chars=10_000)
+ATOMS = st.sampled_from(["event.s", "event.big", "event.list", "'ab'", "[event.s]", "7", "999999", "event.lines"])
+GROW = st.sampled_from(["({a} * {b})", "({a} ~ {b})", "({a} + {b})", "({a} ** {b})", "({a}|center({b}))",
+                        "({a}|replace('', {a}))", "({a}|join({a}))", "({a}|indent({b}))", "({a}.ljust({b}))",
+                        "('%' ~ {b} ~ 's') % {a}", "({a}|batch({b})|list)", "({a}|string|list)"])
+
+
+@st.composite
+def expressions(draw: st.DrawFn, depth: int = 3) -> str:
+    if depth == 0 or draw(st.booleans()):
+        return draw(ATOMS)
+    return draw(GROW).format(a=draw(expressions(depth - 1)), b=draw(expressions(depth - 1)))
+
+
+@st.composite
+def templates(draw: st.DrawFn) -> str:
+    body = "{{ " + draw(expressions()) + " }}"
+    for _ in range(draw(st.integers(0, 3))):
+        body = "{% for i in " + draw(st.sampled_from(["range(1000)", "event.list", "event.big"])) + " %}" + body + "{% endfor %}"
+    return body
+
+
+@contextmanager
+def address_space_cap(extra_bytes: int) -> Iterator[None]:
+    """RLIMIT_AS at the current size + `extra_bytes` for the block (then as before)."""
+    with open("/proc/self/statm") as statm:
+        current = int(statm.read().split()[0]) * resource.getpagesize()
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    resource.setrlimit(resource.RLIMIT_AS, (current + extra_bytes, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+
+
+@settings(max_examples=400, deadline=None)
+@given(templates())
+def test_any_composition_of_growing_operations_stays_within_the_bounds(template: str) -> None:
+    """Compositions no test above spells out: each ends in time with bounded output, or is refused;
+    the process's peak memory shows that no intermediate value outgrew the bound either."""
+    peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    started = time.monotonic()
+    try:
+        with address_space_cap(1 << 30):  # on a renderer without bounds: fail, don't eat the machine's memory
+            text = render(template, CONTEXT, SMALL)
+    except TemplateError as exc:
+        assert "MemoryError" not in exc.reason
+    else:
+        assert len(text) <= SMALL.output_chars
+    assert time.monotonic() - started < 10 * SMALL.time_s
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak_before < 200_000  # KiB
