@@ -37,6 +37,9 @@ from jinja2.visitor import NodeTransformer
 
 LOOP_FILTER = "_cepflow_loop"
 SIZE_FILTER = "_cepflow_size"
+MAX_JSON_INDENT = 16
+REMOVED_FILTERS = ("urlize",)  # HTML output, inserts its arguments once per link found
+REMOVED_GLOBALS = ("lipsum",)  # placeholder text, up to any size
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,11 +172,13 @@ def check_binop(operator: str, left: Any, right: Any) -> None:
 
 
 def check_method_call(obj: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-    """Pre-checks of the `str` methods whose output can outgrow their arguments."""
+    """Pre-checks of the `str`/`bytes` methods whose output can outgrow their arguments."""
     owner, name = getattr(obj, "__self__", None), getattr(obj, "__name__", "")
-    if not isinstance(owner, str):
+    if not isinstance(owner, str | bytes | bytearray):
         return
-    if name == "replace" and len(args) >= 2 and isinstance(args[0], str) and isinstance(args[1], str):
+    if name == "translate":  # a table can map each character to a long string
+        raise LimitExceeded("translate is not allowed in templates (use replace)")
+    if name == "replace" and len(args) >= 2 and isinstance(args[0], type(owner)) and isinstance(args[1], type(owner)):
         count = args[2] if len(args) > 2 and isinstance(args[2], int) else -1
         _refuse_past(_estimate_replace(owner, args[0], args[1], count), "replace")
     elif name == "join" and args:
@@ -184,16 +189,33 @@ def check_method_call(obj: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -
 
 
 def _estimate_filter(name: str, value: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> int | None:
-    """The output size of the default filters that can outgrow their input, None for the others."""
-    if name == "replace" and isinstance(value, str) and len(args) >= 2:
-        count = args[2] if len(args) > 2 and isinstance(args[2], int) else kwargs.get("count")
-        return _estimate_replace(value, str(args[0]), str(args[1]), count if isinstance(count, int) else -1)
-    if name == "indent" and isinstance(value, str):
-        width = args[0] if args else kwargs.get("width", 4)
-        size = width if isinstance(width, int) else len(str(width))
-        return len(value) + (value.count("\n") + 1) * size
-    if name == "format" and isinstance(value, str):
-        check_percent_format(value)
+    """The output size of the default filters that can outgrow their input, None for the others.
+
+    The string filters turn any value into text first (Jinja's `soft_str`), so the estimate does too."""
+    if name in ("replace", "indent", "wordwrap") and value is not None:
+        text = value if isinstance(value, str) else str(value)
+        if name == "replace" and len(args) >= 2:
+            count = args[2] if len(args) > 2 and isinstance(args[2], int) else kwargs.get("count")
+            return _estimate_replace(text, str(args[0]), str(args[1]), count if isinstance(count, int) else -1)
+        if name == "indent":
+            width = args[0] if args else kwargs.get("width", 4)
+            size = width if isinstance(width, int) else len(str(width))
+            return len(text) + (text.count("\n") + 1) * size
+        if name == "wordwrap":
+            width = args[0] if args else kwargs.get("width", 79)
+            wrap = args[2] if len(args) > 2 else kwargs.get("wrapstring")
+            lines = len(text) // max(width, 1) + text.count("\n") + 1 if isinstance(width, int) else len(text)
+            return len(text) + lines * len(str(wrap or "\n"))
+    if name == "tojson":
+        indent = args[0] if args else kwargs.get("indent")
+        if isinstance(indent, int) and indent > MAX_JSON_INDENT:
+            raise LimitExceeded(f"tojson indent {indent} is larger than {MAX_JSON_INDENT}")
+    if name == "sum":
+        start = args[1] if len(args) > 1 else kwargs.get("start", 0)
+        if not isinstance(start, int | float):  # summing lists or strings is quadratic
+            raise LimitExceeded("sum takes a number as start")
+    if name == "format":
+        check_percent_format(value if isinstance(value, str) else str(value))
     return None
 
 
@@ -210,7 +232,7 @@ def guard_filter(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
             check_arguments(rest, kwargs)
         if name == "join" and value is not None:
             items = list(value)
-            separator = rest[0] if rest and isinstance(rest[0], str) else ""
+            separator = str(rest[0] if rest else kwargs.get("d", ""))  # Jinja joins with str(d)
             _refuse_past(_estimate_join(items, separator), "join")
             args = (*args[:head], items, *rest)
         elif (estimate := _estimate_filter(name, value, rest, kwargs)) is not None:

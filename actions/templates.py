@@ -32,6 +32,8 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 from actions.template_guard import (
     DEFAULT_LIMITS,
     LOOP_FILTER,
+    REMOVED_FILTERS,
+    REMOVED_GLOBALS,
     SIZE_FILTER,
     BoundLoops,
     Budget,
@@ -72,7 +74,10 @@ class _Environment(ImmutableSandboxedEnvironment):
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
-        self.filters = {name: guard_filter(name, function) for name, function in self.filters.items()}
+        self.filters = {name: guard_filter(name, function) for name, function in self.filters.items()
+                        if name not in REMOVED_FILTERS}
+        for name in REMOVED_GLOBALS:
+            self.globals.pop(name, None)
         self.filters[LOOP_FILTER] = counted_loop
         self.filters[SIZE_FILTER] = check_size
         self.globals["range"] = bounded_range

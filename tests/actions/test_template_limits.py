@@ -78,10 +78,17 @@ def test_nested_loops_are_cut_at_the_iteration_budget(template: str) -> None:
         "{{ event.big|replace('', event.big) }}",
         "{{ event.big.replace('', event.big) }}",
         "{{ ([event.big] * 10000)|join }}",
+        "{{ (event.big|list)|join(event.big|list) }}",  # found by the property test below: str(d) joins
+        "{{ (event.big|list)|join(d=event.big) }}",
         "{{ ''.join([event.big] * 10000) }}",
         "{{ event.tab.expandtabs(1000) }}",
         "{{ event.lines|indent(1000) }}",
-        "{{ lipsum(1000000000) }}",
+        "{{ event.big.translate({120: event.big}) }}",
+        "{{ event.big.encode().replace(''.encode(), event.big.encode()) }}",
+        "{{ event.big|wordwrap(1, true, wrapstring=event.big) }}",
+        "{{ event.big|wordwrap(1, true, event.big) }}",
+        "{{ (event.list * 100)|tojson(1000000) }}",
+        "{{ ([[1]] * 1000000)|sum(start=[]) }}",
         "{{ [1]|batch(1000000000, 0)|list }}",
     ],
 )
