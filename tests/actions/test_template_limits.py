@@ -174,7 +174,10 @@ SMALL = TemplateLimits(time_s=2.0, iterations=5_000, output_chars=10_000)
 ATOMS = st.sampled_from(["event.s", "event.big", "event.list", "'ab'", "[event.s]", "7", "999999", "event.lines"])
 GROW = st.sampled_from(["({a} * {b})", "({a} ~ {b})", "({a} + {b})", "({a} ** {b})", "({a}|center({b}))",
                         "({a}|replace('', {a}))", "({a}|join({a}))", "({a}|indent({b}))", "({a}.ljust({b}))",
-                        "('%' ~ {b} ~ 's') % {a}", "({a}|batch({b})|list)", "({a}|string|list)"])
+                        "('%' ~ {b} ~ 's') % {a}", "({a}|batch({b})|list)", "({a}|string|list)",
+                        "({a}|string).replace('', {a}|string)", "({a}|string).join({a})", "({a}|wordwrap(1, true, {b}))",
+                        "({a}|tojson(indent={b}))", "({a}|sum(start={b}))", "({a}|map('string')|list)",
+                        "({a}|format({b}, {b}))", "dict(x={a}, y={b})", "({a}|slice({b})|list)"])
 
 
 @st.composite
