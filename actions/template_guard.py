@@ -86,9 +86,13 @@ _BUDGET: ContextVar[Budget | None] = ContextVar("cepflow_template_budget", defau
 
 
 def current() -> Budget:
-    """The budget of the render in progress; outside one (Jinja folding constants while compiling)
-    a fresh one, so the size checks still apply."""
-    return _BUDGET.get() or Budget(DEFAULT_LIMITS)
+    """The budget of the render in progress. Outside one — Jinja folding constants while it
+    compiles (`{{ 'ab'|slice(999999) }}` would run then, unbounded) — `LimitExceeded`, which Jinja
+    takes as "not foldable": every guarded operation runs at render time, under its limits."""
+    budget = _BUDGET.get()
+    if budget is None:
+        raise LimitExceeded("guarded operations run only while rendering")
+    return budget
 
 
 @contextmanager

@@ -224,3 +224,13 @@ def test_any_composition_of_growing_operations_stays_within_the_bounds(template:
         assert len(text) <= SMALL.output_chars
     assert time.monotonic() - started < 10 * SMALL.time_s
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak_before < 200_000  # KiB
+
+
+def test_constant_expressions_are_not_run_while_compiling() -> None:
+    """Jinja folds constant expressions at compile time, outside any render's limits: guarded
+    operations refuse to run there, so they run (and are refused) at render time."""
+    template = "{% for i in range(3) %}{{ ('ab'|slice(999998)|list)|format(1) }}{% endfor %}"
+    started = time.process_time()
+    assert check_template(template) is None
+    assert time.process_time() - started < 0.5
+    refused(template, "larger than 10000", SMALL)
