@@ -38,9 +38,10 @@ from dataflow.kafka_out import OutMessage, ReliableProducer
 from dataflow.keys import lock_key
 from dataflow.outage import watch
 from dataflow.rule_cache import RuleSet
+from dataflow.sealing import Sealer
 from dataflow.template_context import ActionRun, template_context
 from dataflow.types import Execution, SkipReason
-from rules.templates import TemplateError, render
+from rules.templates import TEMPLATED_FIELDS, TemplateError, render
 from storage.errors import is_outage
 from storage.records import ExecLogRecord, LogStatus
 from storage.repositories.exec_logs import ExecLogRepository
@@ -54,7 +55,8 @@ ATTEMPTS = 3
 QUARANTINED = "quarantined"
 """The `reason` of a `fail` row for an execution that could not be completed (issue 12)."""
 
-TEMPLATED_FIELDS = ("endpoint", "headers", "params", "body", "input", "payload")
+DEAD_LETTER_PURPOSE = "action-dead-letter"
+"""MAC purpose of action dead letters (`dataflow/sealing.py`); `actions/redrive.py` opens them."""
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,7 @@ class PipelineConfig:
     action_dead_letter_topic: str
     concurrency: int
     deadline_s: float
+    sealer: Sealer
 
 
 def render_action(action: Any, context: dict[str, Any]) -> Any:
@@ -259,7 +262,7 @@ class ActionPipeline:
                    "rule_id": execution.rule_id, "rule": execution.rule_name, "event_id": execution.event_id,
                    "group": execution.group, "event": execution.event, "error": reason, "executed_by": by,
                    "failed_at_ms": int(time.time() * 1000)}
-        message = OutMessage(self._config.action_dead_letter_topic, json_bytes(letter),
+        message = OutMessage(self._config.action_dead_letter_topic, self._config.sealer.seal(DEAD_LETTER_PURPOSE, letter),
                              key=execution.idempotency_key.encode("utf-8", "surrogatepass"))
         row = log_record(execution, "fail", executed_by=by, reason=QUARANTINED, error=reason)
         log.error("execution %r quarantined: %s", execution.idempotency_key, reason)
@@ -361,12 +364,13 @@ class ActionPipeline:
             "idempotency_key": run.execution.idempotency_key,
             "rule_id": run.execution.rule_id,
             "rule": run.execution.rule_name,
+            "rule_version": run.execution.rule_version,
             "action_index": run.index,
-            "action": action.model_dump(by_alias=True),
+            "action": {"type": action.type},  # what to run comes from the stored revision, not from here
             "context": template_context(run.execution),
             "error": outcome.error,
             "executed_by": by,
             "failed_at_ms": int(time.time() * 1000),
         }
-        key = run.action_id.encode("utf-8", "surrogatepass")
-        return OutMessage(self._config.action_dead_letter_topic, json_bytes(letter), key=key)
+        value = self._config.sealer.seal(DEAD_LETTER_PURPOSE, letter)
+        return OutMessage(self._config.action_dead_letter_topic, value, key=run.action_id.encode("utf-8", "surrogatepass"))

@@ -22,6 +22,7 @@ from actions.ssrf import TargetGuard
 from actions.trigger_rule import TriggerRuleExecutor
 from actions.webhook import WebhookExecutor
 from dataflow.rule_cache import RuleSet
+from dataflow.sealing import Sealer
 from dataflow.template_context import ActionRun
 from rules.model import WebhookAction
 
@@ -73,6 +74,7 @@ class ExecutorConfig:
     definitions_refresh_s: float
     chain_topic: str
     max_chain_depth: int
+    sealer: Sealer
 
 
 def build_registry(
@@ -88,6 +90,6 @@ def build_registry(
         {
             "webhook": webhook_with_retry(webhook),
             "api_script": ApiScriptExecutor(sessions, script_runner, config.definitions_refresh_s),
-            "trigger_rule": TriggerRuleExecutor(rules, config.chain_topic, config.max_chain_depth),
+            "trigger_rule": TriggerRuleExecutor(rules, config.chain_topic, config.max_chain_depth, config.sealer),
         }
     )

@@ -4,7 +4,8 @@ The event is returned in the outcome, not sent: the pipeline commits it to the o
 execution's row, and the relay publishes it (docs/ARCHITECTURE.md, outbox).
 
 The target evaluates it like any event it reads (RULES.md §5). Depth and cycle limits are decided
-here, before publishing, by the same `plan_chain` the offline runner uses.
+here, before publishing, by the same `plan_chain` the offline runner uses. The event is sealed
+with the deployment's key: the router fires only on chain events this deployment wrote.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from typing import Any
 
 from actions.outcome import ActionOutcome, ChainSkip
 from dataflow.chain import plan_chain
+from dataflow.chain_envelope import seal_chain_event
 from dataflow.kafka_out import OutMessage
 from dataflow.rule_cache import RuleSet
-from dataflow.serde import chain_message
+from dataflow.sealing import Sealer
 from dataflow.template_context import ActionRun
 from dataflow.types import SkipReason
 from rules.model import TriggerRuleAction
@@ -26,7 +28,8 @@ from rules.model import TriggerRuleAction
 class TriggerRuleExecutor:
     """One attempt: look the target up, plan the chain hop, return the chain event."""
 
-    def __init__(self, rules: Callable[[], RuleSet], topic: str, max_depth: int) -> None:
+    def __init__(self, rules: Callable[[], RuleSet], topic: str, max_depth: int, sealer: Sealer) -> None:
+        self._sealer = sealer
         self._rules = rules
         self._topic = topic
         self._max_depth = max_depth
@@ -43,7 +46,8 @@ class TriggerRuleExecutor:
         if isinstance(hop, SkipReason):
             skip = ChainSkip(target.id, target.name, run.action_id, hop)
             return ActionOutcome(ok=True, retryable=False, summary=summary, chain_skip=skip)
-        value = chain_message(
+        value = seal_chain_event(
+            self._sealer,
             event_id=run.action_id,
             ts_ms=run.execution.at_ms,
             target_rule_id=target.id,

@@ -10,6 +10,7 @@ letters, late events); an input topic is fresh per figure, and shared only where
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -180,6 +181,7 @@ class Engine:
             "CEPFLOW_LATE_TOPIC": f"{self.prefix}.late",
             "CEPFLOW_ACTION_DEAD_LETTER_TOPIC": f"{self.prefix}.actions.deadletter",
             "CEPFLOW_WEBHOOK_ALLOW_HOSTS": "127.0.0.1",
+            "CEPFLOW_INTERNAL_KEY": secrets.token_urlsafe(48),
             **(env or {}),
         }
         self.procs: list[subprocess.Popen[bytes]] = []

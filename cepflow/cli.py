@@ -88,6 +88,10 @@ def run(recovery_dir: Path, snapshot_interval: int, workers: int, process_id: in
     if (process_id is None) != (addresses is None):
         fail("--process-id and --addresses go together")
     settings = get_settings()
+    try:
+        settings.internal_key_bytes()  # the engine would refuse at import: say it before touching Kafka
+    except ConfigError as exc:
+        fail(str(exc))
     ensure_topics(settings.brokers, settings.topic_plan())
     from actions.script_runner import isolation_problem
 
@@ -210,6 +214,7 @@ def trigger(rule: str, payload: str, dry_run: bool, executed_by: str) -> None:
     if not isinstance(event, dict):
         fail("--payload: must be a JSON object")
     try:
+        get_settings().internal_key_bytes()  # its actions may write chain events and dead letters
         print_json(manual_trigger(rule, event, executed_by=executed_by, dry_run=dry_run))
-    except NotFound as exc:
+    except (NotFound, ConfigError) as exc:
         fail(str(exc))

@@ -11,6 +11,7 @@ a terminal it stays up until Ctrl-C; without one (CI) it is checked to answer, t
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -39,6 +40,8 @@ def _env(run: str) -> dict[str, str]:
         "CEPFLOW_LATE_TOPIC": f"cepflow.demo.{run}.late",
         "CEPFLOW_ACTION_DEAD_LETTER_TOPIC": f"cepflow.demo.{run}.actions.deadletter",
         "CEPFLOW_WEBHOOK_ALLOW_HOSTS": '["127.0.0.1"]',
+        # The operator's key when set; else one for this run (its topics are this run's alone).
+        "CEPFLOW_INTERNAL_KEY": os.environ.get("CEPFLOW_INTERNAL_KEY") or secrets.token_urlsafe(48),
     }
 
 

@@ -30,7 +30,8 @@ from dataflow.group_step import GroupStep
 from dataflow.kafka_in import KafkaBatchSource
 from dataflow.kafka_out import OutMessage, TopicSink
 from dataflow.routing import KeyedEvent, Routed, Topics, make_router
-from dataflow.serde import Limits
+from dataflow.sealing import Sealer
+from dataflow.serde import ChainCheck, Limits
 from dataflow.types import Execution, InMessage, KafkaMessage
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,8 @@ def build_flow(
     topics = Topics(settings.chain_topic, settings.dead_letter_topic, settings.late_topic)
     limits = Limits(settings.max_message_bytes, settings.max_json_depth, settings.event_type_field,
                     settings.max_event_future)
+    sealer = Sealer(settings.internal_key_bytes(), settings.previous_internal_keys())  # no key: no start
+    chain = ChainCheck(sealer, settings.max_chain_depth)
 
     def rules():  # noqa: ANN202 - closures keep the flow picklable-free of live resources
         return resources().rules.current()
@@ -82,7 +85,7 @@ def build_flow(
         polls = cast(Stream[list[KafkaMessage]], op.input("kafka_in", flow, kafka))  # a Message is a KafkaMessage
     else:  # one message per item, as tests write them
         polls = cast(Stream[list[KafkaMessage]], op.map("as_poll", op.input("kafka_in", flow, source), _as_poll))
-    routed = op.flat_map("route", polls, make_router(rules, clock, limits, topics))
+    routed = op.flat_map("route", polls, make_router(rules, clock, limits, topics, chain))
 
     to_kafka = op.filter_map("to_kafka", routed, _to_kafka)
     op.output("kafka_out", to_kafka, TopicSink(settings.brokers))

@@ -14,10 +14,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from actions.outbox import OutboxRelay
 from actions.pipeline import ActionPipeline, PipelineConfig
+from actions.redrive import Redriver
 from actions.registry import ActionRegistry, ExecutorConfig, build_registry
 from cepflow.settings import Settings, get_settings
+from dataflow.kafka_admin import read_all
 from dataflow.kafka_out import ReliableProducer
 from dataflow.rule_cache import RuleCache
+from dataflow.sealing import Sealer
 from dataflow.silences import SilenceCache
 from dataflow.watermark import WatermarkClock
 from storage.db import make_engine, make_session_factory
@@ -57,6 +60,20 @@ class Resources:
         return ReliableProducer(self.settings.brokers, {"linger.ms": "0"})
 
     @cached_property
+    def sealer(self) -> Sealer:
+        """Seals chain events and action dead letters; `ConfigError` when CEPFLOW_INTERNAL_KEY is unset."""
+        return Sealer(self.settings.internal_key_bytes(), self.settings.previous_internal_keys())
+
+    @cached_property
+    def redriver(self) -> Redriver:
+        """Re-sends action dead letters (`cepflow actions redrive`, the HTTP API)."""
+        return Redriver(self.sealer, self.sessions, self.registry, lambda: self.producer, self.settings.action_deadline_s)
+
+    def dead_letters(self) -> list[bytes]:
+        """Every entry of the action dead-letter topic now, oldest first per partition."""
+        return read_all(self.settings.brokers, self.settings.action_dead_letter_topic)
+
+    @cached_property
     def script_runner(self) -> ScriptRunner:
         from actions.script_runner import ScriptRunner  # pre-starts processes: only when used
 
@@ -66,7 +83,7 @@ class Resources:
     def registry(self) -> ActionRegistry:
         s = self.settings
         config = ExecutorConfig(s.webhook_allow_hosts, s.webhook_allow_cidrs, s.webhook_signing_secret,
-                                s.rule_refresh_s, s.chain_topic, s.max_chain_depth)
+                                s.rule_refresh_s, s.chain_topic, s.max_chain_depth, self.sealer)
         return build_registry(config, self.sessions, lambda: self.script_runner, lambda: self.rules.current())
 
     @cached_property
@@ -79,7 +96,7 @@ class Resources:
         """The action pipeline; building it starts the relay, which first sends what a crash left."""
         s = self.settings
         relay = self.relay
-        config = PipelineConfig(s.action_dead_letter_topic, s.action_concurrency, s.action_deadline_s)
+        config = PipelineConfig(s.action_dead_letter_topic, s.action_concurrency, s.action_deadline_s, self.sealer)
         return ActionPipeline(
             self.sessions, self.registry, lambda: self.producer, lambda: self.rules.current(), config,
             silenced=lambda rule_id, group: self.silences.match(rule_id, group),

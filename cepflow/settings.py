@@ -9,7 +9,7 @@ from functools import lru_cache
 from typing import Annotated, Any
 
 import orjson
-from pydantic import BeforeValidator, Field, ValidationError
+from pydantic import BeforeValidator, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from rules.duration import parse_duration
@@ -75,6 +75,14 @@ class Settings(BaseSettings):
     webhook_signing_secret: str | None = Field(
         None, description="Standard Webhooks secret (whsec_...) to sign requests with."
     )
+    internal_key: SecretStr | None = Field(
+        None,
+        description="Key (32+ characters) sealing chain events and action dead letters; the engine,"
+        " manual triggers and redrive refuse to start without it (docs/SECURITY.md).",
+    )
+    internal_key_previous: SecretStr | None = Field(
+        None, description="The key before a rotation: still accepted on the way in, never used to seal."
+    )
     log_level: str = Field("INFO", description="Engine log level (DEBUG, INFO, WARNING, ...).")
     script_warm_runners: int = Field(1, ge=0, description="Pre-started script runner processes.")
     api_max_body_bytes: int = Field(
@@ -95,6 +103,38 @@ class Settings(BaseSettings):
         for topic in (self.chain_topic, self.dead_letter_topic, self.late_topic, self.action_dead_letter_topic):
             plan.setdefault(topic, 1)
         return plan
+
+    def internal_key_bytes(self) -> bytes:
+        """The sealing key of the internal topics; `ConfigError` saying how to set it when unset.
+
+        No default and no derivation: a key every deployment shares would let anyone who can
+        write to Kafka forge chain events and dead letters, so a process that needs it stops.
+        """
+        key = self.internal_key.get_secret_value().encode() if self.internal_key is not None else b""
+        if len(key) < MIN_INTERNAL_KEY_CHARS:
+            state = "is not set" if not key else f"is too short ({len(key)} < {MIN_INTERNAL_KEY_CHARS} characters)"
+            msg = (
+                f"CEPFLOW_INTERNAL_KEY {state}: it seals chain events and action dead letters. Generate one"
+                ' with `python -c "import secrets; print(secrets.token_urlsafe(48))"` and give the same'
+                " value to every engine process and to the cepflow CLI (docs/SECURITY.md)."
+            )
+            raise ConfigError(
+                msg
+            )
+        return key
+
+    def previous_internal_keys(self) -> tuple[bytes, ...]:
+        """`CEPFLOW_INTERNAL_KEY_PREVIOUS` when set (a rotation in progress), else nothing."""
+        if self.internal_key_previous is None or not self.internal_key_previous.get_secret_value():
+            return ()
+        key = self.internal_key_previous.get_secret_value().encode()
+        if len(key) < MIN_INTERNAL_KEY_CHARS:
+            msg = f"CEPFLOW_INTERNAL_KEY_PREVIOUS is too short ({len(key)} < {MIN_INTERNAL_KEY_CHARS} characters)"
+            raise ConfigError(msg)
+        return (key,)
+
+
+MIN_INTERNAL_KEY_CHARS = 32
 
 
 class ConfigError(ValueError):

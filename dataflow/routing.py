@@ -15,11 +15,12 @@ from typing import Literal
 
 import orjson
 
+from dataflow.chain_envelope import unknown_rules
 from dataflow.kafka_out import OutMessage
 from dataflow.metrics import DEAD_LETTERS, EVENTS_IN, EXECUTIONS, LATE_EVENTS, reason_class
 from dataflow.rule_cache import RuleSet
 from dataflow.runtime import CompiledRule, evaluate_stateless, is_late
-from dataflow.serde import DeadLetter, Limits, parse_chain_message, parse_message
+from dataflow.serde import ChainCheck, DeadLetter, Limits, parse_chain_message, parse_message
 from dataflow.types import Event, Execution, KafkaMessage
 from dataflow.watermark import PartitionReading, WatermarkClock
 
@@ -106,8 +107,24 @@ def _dead(letter: DeadLetter, topic: str) -> Routed:
     return ("out", OutMessage(topic, letter.to_json(), headers=(("reason", letter.reason.encode()),)))
 
 
+def parse_chain(msg: KafkaMessage, limits: Limits, check: ChainCheck, rules: RuleSet,
+                latest_ms: int | None = None) -> Event | DeadLetter:
+    """A chain event that is sealed, well-formed, within the event-time bounds and names only
+    stored rules, or its dead letter.
+    """
+    parsed = parse_chain_message(msg, limits, check, latest_ms)
+    if isinstance(parsed, Event) and parsed.chain is not None and parsed.target_rule_id is not None:
+        if (reason := unknown_rules(parsed.chain, parsed.target_rule_id, rules.stored)) is not None:
+            return DeadLetter(reason, msg.value(), msg.topic() or "", msg.partition(), msg.offset())
+    return parsed
+
+
 def make_router(
-    rules: Callable[[], RuleSet], clock: Callable[[], WatermarkClock], limits: Limits, topics: Topics,
+    rules: Callable[[], RuleSet],
+    clock: Callable[[], WatermarkClock],
+    limits: Limits,
+    topics: Topics,
+    chain: ChainCheck,
     wall_clock: Callable[[], float] = time.time,
 ) -> Callable[[list[KafkaMessage]], list[Routed]]:
     """The `flat_map` mapper of one poll's messages; resources are looked up per batch (lazily
@@ -125,8 +142,10 @@ def make_router(
         reading = watermark_clock.reading(first.topic() or "", first.partition() or 0)
         with watermark_clock.busy():
             for msg in batch:
-                parse = parse_chain_message if msg.topic() == topics.chain else parse_message
-                parsed = parse(msg, limits, latest_ms)
+                if msg.topic() == topics.chain:
+                    parsed = parse_chain(msg, limits, chain, current, latest_ms)
+                else:
+                    parsed = parse_message(msg, limits, latest_ms)
                 if isinstance(parsed, DeadLetter):  # a dead letter moves no watermark
                     out.append(_dead(parsed, topics.dead_letter))
                 else:

@@ -11,8 +11,10 @@ from typing import Any
 
 import orjson
 
+from dataflow.chain_envelope import open_chain_event
 from dataflow.eventtime import parse_event_time, time_out_of_bounds
-from dataflow.types import ChainInfo, Event, KafkaMessage
+from dataflow.sealing import Sealer
+from dataflow.types import Event, KafkaMessage
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,47 +120,35 @@ def parse_message(msg: KafkaMessage, limits: Limits, latest_ms: int | None = Non
     return Event(_event_id(body, msg), ts, msg.topic() or "", kind if type(kind) is str else None, body)
 
 
-def chain_message(
-    *, event_id: str, ts_ms: int, target_rule_id: str, chain: ChainInfo, payload: dict[str, Any]
-) -> bytes:
-    """The value written to the chain topic by a `trigger_rule` action."""
-    return orjson.dumps(
-        {
-            "id": event_id,
-            "ts": ts_ms,
-            "target_rule_id": target_rule_id,
-            "chain": {"id": chain.id, "depth": chain.depth, "path": list(chain.path)},
-            "payload": payload,
-        }
-    )
+@dataclass(frozen=True, slots=True)
+class ChainCheck:
+    """What a chain event is checked with: the deployment's key and the deepest allowed hop."""
+
+    sealer: Sealer
+    max_depth: int
 
 
-def parse_chain_message(msg: KafkaMessage, limits: Limits, latest_ms: int | None = None) -> Event | DeadLetter:
-    """Read a chain event written by `chain_message`; its time is bounded like an input event's."""
-    envelope = _decode_object(msg.value(), limits)
+def parse_chain_message(msg: KafkaMessage, limits: Limits, check: ChainCheck,
+                        latest_ms: int | None = None) -> Event | DeadLetter:
+    """Read a chain event written by `seal_chain_event`: sealed by this deployment, every field
+    checked (`dataflow/chain_envelope.py`); the ids are checked against the rules by the router.
+    """
+    body = _decode_object(msg.value(), limits)
+    if isinstance(body, str):
+        return _dead_letter(body, msg)
+    envelope = open_chain_event(check.sealer, body, check.max_depth)
     if isinstance(envelope, str):
         return _dead_letter(envelope, msg)
-    try:
-        chain = envelope["chain"]
-        payload = envelope["payload"]
-        info = ChainInfo(str(chain["id"]), int(chain["depth"]), tuple(map(str, chain["path"])))
-        target = str(envelope["target_rule_id"])
-        ts = int(envelope["ts"])
-        event_id = str(envelope["id"])
-    except (KeyError, TypeError, ValueError) as exc:
-        return _dead_letter(f"not a chain event: {exc!r}", msg)
-    if not isinstance(payload, dict):
-        return _dead_letter("not a chain event: payload is not an object", msg)
-    bad_time = time_out_of_bounds(ts, latest_ms)
+    bad_time = time_out_of_bounds(envelope.ts_ms, latest_ms)  # bounded like an input event's
     if bad_time is not None:
         return _dead_letter(bad_time, msg)
-    kind = payload.get(limits.type_field)
+    kind = envelope.payload.get(limits.type_field)
     return Event(
-        id=event_id,
-        ts_ms=ts,
+        id=envelope.id,
+        ts_ms=envelope.ts_ms,
         topic=msg.topic() or "",
         type=kind if isinstance(kind, str) else None,
-        body=payload,
-        chain=info,
-        target_rule_id=target,
+        body=envelope.payload,
+        chain=envelope.chain,
+        target_rule_id=envelope.target_rule_id,
     )

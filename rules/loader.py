@@ -6,6 +6,11 @@ document number, line and field path.
 
 YAML choices: dates stay strings (no implicit timestamps, so `value: 2024-01-01` compares as text)
 and a key repeated in one mapping is an error instead of silently keeping the last one.
+
+Bounds: a file larger than `MAX_FILE_BYTES` is refused unread, and a file whose nodes, counted
+with every alias expanded, pass `MAX_YAML_NODES` is refused while it is composed — a 569-byte
+"billion laughs" alias bomb used to hang `rules check` in the walks that follow. Every template
+string of a rule's actions is compiled at load time (`template_check.py`).
 """
 
 from __future__ import annotations
@@ -21,8 +26,11 @@ from pydantic import ValidationError
 
 from rules.errors import Problem, RuleFileError, node_line, validation_problems
 from rules.model import RuleSpec, ScriptApiSpec
+from rules.template_check import template_problems
 
 RULE_FILE_SUFFIXES = (".yaml", ".yml", ".json")
+MAX_FILE_BYTES = 10_000_000
+MAX_YAML_NODES = 200_000
 
 SpecT = TypeVar("SpecT", RuleSpec, ScriptApiSpec)
 
@@ -46,7 +54,40 @@ LoadedScriptApi = Loaded[ScriptApiSpec]
 
 
 class _RuleYamlLoader(yaml.SafeLoader):
-    """SafeLoader without implicit timestamps and with duplicate-key detection."""
+    """SafeLoader without implicit timestamps, with duplicate-key detection, and with the nodes of
+    the file counted as if every alias were expanded (refused past `MAX_YAML_NODES`).
+    """
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.expanded_nodes = 0
+        self._sizes: dict[int, int] = {}  # id(node) -> its expanded size, for the anchors of a document
+
+    def compose_document(self) -> yaml.Node | None:
+        self._sizes.clear()
+        return super().compose_document()
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):
+            mark = self.peek_event().start_mark
+            node = super().compose_node(parent, index)
+            size = self._sizes.get(id(node))
+            if size is None:  # an alias of an ancestor: the document would be infinite
+                raise yaml.composer.ComposerError(None, None, "recursive alias", mark)
+            self._count(size, mark)
+            return node
+        before = self.expanded_nodes
+        node = super().compose_node(parent, index)
+        assert node is not None  # composing at a node event always yields one
+        self._count(1, node.start_mark)
+        self._sizes[id(node)] = self.expanded_nodes - before
+        return node
+
+    def _count(self, nodes: int, mark: yaml.Mark) -> None:
+        self.expanded_nodes += nodes
+        if self.expanded_nodes > MAX_YAML_NODES:
+            message = f"more than {MAX_YAML_NODES} nodes with aliases expanded (an alias bomb?)"
+            raise yaml.composer.ComposerError(None, None, message, mark)
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: set[str] = set()
@@ -119,6 +160,8 @@ def _json_documents(text: str) -> list[_Document]:
 
 def _read_documents(path: Path, source: str) -> tuple[list[_Document], list[Problem]]:
     try:
+        if (size := path.stat().st_size) > MAX_FILE_BYTES:
+            return [], [Problem(source, f"file too large: {size} bytes > {MAX_FILE_BYTES}")]
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         return [], [Problem(source, f"cannot read file: {exc}")]
@@ -165,10 +208,13 @@ def _validate(model: type[SpecT], document: _Document, source: str) -> SpecT | l
             )
         ]
     try:
-        return model.model_validate(document.data)
+        spec = model.model_validate(document.data)
     except ValidationError as exc:
         problems = validation_problems(exc, document.data, source, index=document.number, node=document.node)
         return [p if p.line is not None else replace(p, line=document.line) for p in problems]
+    if isinstance(spec, RuleSpec) and (bad := template_problems(spec, source, document.number, document.node, document.line)):
+        return bad
+    return spec
 
 
 def _scan(model: type[SpecT], paths: Iterable[str | Path]) -> tuple[list[Loaded[SpecT]], list[Problem]]:
@@ -245,9 +291,12 @@ def _parse(model: type[SpecT], doc: Any, source: str) -> SpecT:
     if not isinstance(doc, dict):
         raise RuleFileError([Problem(source, f"a document must be a mapping of fields (got {type(doc).__name__})")])
     try:
-        return model.model_validate(doc)
+        spec = model.model_validate(doc)
     except ValidationError as exc:
         raise RuleFileError(validation_problems(exc, doc, source)) from None
+    if isinstance(spec, RuleSpec) and (bad := template_problems(spec, source)):
+        raise RuleFileError(bad)
+    return spec
 
 
 def parse_rule_document(doc: dict[str, Any], source: str) -> RuleSpec:

@@ -10,15 +10,18 @@ Choices a rule author can rely on:
 - On a dict, a key wins over a method of the same name: `{{ event.items }}` is the field `items`.
 - Output is always text: `"{{ event.value }}"` renders `"95"`, never the number 95.
 - The sandbox refuses private and internal attributes (`{{ ''.__class__ }}`) and calls to unsafe
-  callables with a `TemplateError`. It does not bound CPU or memory: loops are capped by the
-  sandboxed `range`, but a rule author can still write an expensive template.
+  callables with a `TemplateError`.
+- A render is bounded in time, loop iterations and the size of every value
+  (`rules/template_guard.py`); going past a bound is a `TemplateError`, never a hang. Macros,
+  block assignments, filter blocks, recursive loops, include/import/extends and `str.format` are
+  refused when the template is compiled (the `format` filter remains).
 
 Strings without `{{` or `{%` are returned untouched, without touching Jinja (fast path).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from functools import lru_cache
 from typing import Any
 
@@ -26,7 +29,31 @@ import orjson
 from jinja2 import ChainableUndefined, Template, TemplateSyntaxError, nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
+from rules.template_guard import (
+    DEFAULT_LIMITS,
+    LOOP_FILTER,
+    REMOVED_FILTERS,
+    REMOVED_GLOBALS,
+    SIZE_FILTER,
+    BoundLoops,
+    Budget,
+    LimitExceeded,
+    TemplateLimits,
+    bounded_range,
+    check_arguments,
+    check_binop,
+    check_method_call,
+    check_size,
+    counted_loop,
+    current,
+    guard_filter,
+    rendering,
+    unsafe_constructs,
+)
+
 TEMPLATE_MARKERS = ("{{", "{%")
+TEMPLATED_FIELDS = ("endpoint", "headers", "params", "body", "input", "payload")
+"""Action fields whose strings are templates (rendered at fire time, compiled when loaded)."""
 CACHE_SIZE = 4096
 
 
@@ -40,7 +67,38 @@ class TemplateError(ValueError):
 
 
 class _Environment(ImmutableSandboxedEnvironment):
-    """The sandbox, with unsafe access raising at once and dict keys preferred over methods."""
+    """The sandbox, with unsafe access raising at once, dict keys preferred over methods, and every
+    operation that can grow a value or loop guarded (`rules/template_guard.py`).
+    """
+
+    intercepted_binops = frozenset({"*", "**", "%", "+", "-", "/", "//"})
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.filters = {name: guard_filter(name, function) for name, function in self.filters.items()
+                        if name not in REMOVED_FILTERS}
+        for name in REMOVED_GLOBALS:
+            self.globals.pop(name, None)
+        self.filters[LOOP_FILTER] = counted_loop
+        self.filters[SIZE_FILTER] = check_size
+        self.globals["range"] = bounded_range
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        current().check_time()
+        check_binop(operator, left, right)
+        return check_size(super().call_binop(context, operator, left, right))
+
+    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        current().check_time()
+        check_arguments(args, kwargs)
+        check_method_call(__obj, args, kwargs)
+        return check_size(super().call(__context, __obj, *args, **kwargs))
+
+    def wrap_str_format(self, value: Any) -> None:
+        # str.format/format_map take widths from the format string itself (`{:>999999999}`).
+        if super().wrap_str_format(value) is not None:
+            msg = "str.format is refused in templates; use the `format` filter"
+            raise SecurityError(msg)
 
     def getattr(self, obj: Any, attribute: str) -> Any:
         if isinstance(obj, Mapping) and attribute in obj:
@@ -94,7 +152,9 @@ def compile_template(text: str) -> Template:
         raise TemplateError(text, f"syntax error: {exc.message} (line {exc.lineno})") from exc
     if unsafe := _dunder_names(tree):
         raise TemplateError(text, f"access to {unsafe[0]!r} is refused by the sandbox")
-    return _ENV.from_string(tree)
+    if refused := unsafe_constructs(tree):
+        raise TemplateError(text, f"{refused[0]} not allowed in action templates")
+    return _ENV.from_string(BoundLoops().visit(tree))
 
 
 def check_template(text: str) -> str | None:
@@ -108,24 +168,45 @@ def check_template(text: str) -> str | None:
     return None
 
 
-def _render_text(text: str, context: Mapping[str, Any]) -> str:
+def _render_text(text: str, context: Mapping[str, Any], limits: TemplateLimits) -> str:
     if not is_template(text):
         return text
     template = compile_template(text)
     try:
-        return template.render(context)
+        with rendering(limits) as budget:
+            return _bounded_output(template.generate(context), budget)
+    except LimitExceeded as exc:
+        raise TemplateError(text, f"exceeds a limit: {exc}") from exc
     except SecurityError as exc:
         raise TemplateError(text, f"refused by the sandbox: {exc}") from exc
     except Exception as exc:  # a template is user code: any failure is the action's, not the engine's
         raise TemplateError(text, f"{type(exc).__name__}: {exc}") from exc
 
 
-def render(value: Any, context: Mapping[str, Any]) -> Any:
-    """`value` with every template string inside it rendered; dict keys and non-strings untouched."""
+def _bounded_output(chunks: Iterator[str], budget: Budget) -> str:
+    """The rendered text, stopped as soon as it passes the size bound or the deadline."""
+    limit = budget.limits.output_chars
+    parts: list[str] = []
+    size = 0
+    for chunk in chunks:
+        size += len(chunk)
+        if size > limit:
+            msg = f"output longer than {limit} characters"
+            raise LimitExceeded(msg)
+        budget.check_time()
+        parts.append(chunk)
+    return "".join(parts)
+
+
+def render(value: Any, context: Mapping[str, Any], limits: TemplateLimits = DEFAULT_LIMITS) -> Any:
+    """`value` with every template string inside it rendered; dict keys and non-strings untouched.
+
+    Each template string is one render with its own `limits`.
+    """
     if isinstance(value, str):
-        return _render_text(value, context)
+        return _render_text(value, context, limits)
     if isinstance(value, dict):
-        return {key: render(item, context) for key, item in value.items()}
+        return {key: render(item, context, limits) for key, item in value.items()}
     if isinstance(value, list | tuple):
-        return [render(item, context) for item in value]
+        return [render(item, context, limits) for item in value]
     return value

@@ -8,8 +8,13 @@ laptop without the stack, those tests are skipped with the reason.
 from __future__ import annotations
 
 import os
+import secrets
 
 import pytest
+
+# Importing `cepflow.flow` builds the engine, which refuses to start without a sealing key; a
+# key per test process (engines and CLIs started by the harness get the same one).
+os.environ.setdefault("CEPFLOW_INTERNAL_KEY", secrets.token_urlsafe(48))
 
 BROKERS = os.environ.get("CEPFLOW_KAFKA_BROKERS", "127.0.0.1:19092")
 TEST_DATABASE_URL = os.environ.get(

@@ -54,6 +54,11 @@ class RuleRepository(VersionedRepository[Rule, RuleRevision]):
         action = "enable" if active else "disable"
         return self._update(rule, {**rule.spec, "active": active}, changed_by, action)[0]
 
+    def at_version(self, rule_id: uuid.UUID, version: int) -> RuleRevision | None:
+        """The rule's document as it stood at `version` (a deleted rule's too), or None."""
+        stmt = select(RuleRevision).where(RuleRevision.rule_id == rule_id, RuleRevision.version == version)
+        return self.session.scalars(stmt).one_or_none()
+
     def rollback(self, ref: str | uuid.UUID, to_version: int, changed_by: str) -> Rule:
         """Store revision `to_version`'s spec (its `active` included) as a new version.
 

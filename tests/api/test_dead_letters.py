@@ -3,34 +3,33 @@
 from __future__ import annotations
 
 import time
-import uuid
 
-import orjson
-
+from actions.pipeline import DEAD_LETTER_PURPOSE
 from cepflow.receiver import Receiver
 from dataflow.kafka_out import OutMessage, ReliableProducer
 from tests.api.conftest import Api
 
-RULE_ID = str(uuid.uuid4())
 
-
-def _letter(action_id: str, url: str, rule: str) -> bytes:
+def _letter(api: Api, action_id: str, rule: dict) -> bytes:
+    """A dead letter as the pipeline writes it: sealed with the deployment's key, naming the
+    stored rule revision whose action a redrive runs."""
     context = {"event": {"id": "e1", "host": "web-1"}, "events": {},
                "match": {"group": {"host": "web-1"}, "fired_at": 5, "value": None, "window_start": None,
-                         "window_end": None, "rule": rule, "rule_id": RULE_ID},
-               "chain": {"id": action_id, "depth": 0, "path": [RULE_ID]}}
-    return orjson.dumps({"action_id": action_id, "idempotency_key": action_id, "rule_id": RULE_ID, "rule": rule,
-                         "action_index": 0, "action": {"type": "webhook", "endpoint": url,
-                                                       "body": {"host": "{{ event.host }}"}},
-                         "context": context, "error": "HTTP 503", "executed_by": "stream",
-                         "failed_at_ms": int(time.time() * 1000)})
+                         "window_end": None, "rule": rule["name"], "rule_id": rule["id"]},
+               "chain": {"id": action_id, "depth": 0, "path": [rule["id"]]}}
+    letter = {"action_id": action_id, "idempotency_key": action_id, "rule_id": rule["id"], "rule": rule["name"],
+              "rule_version": rule["version"], "action_index": 0, "action": {"type": "webhook"},
+              "context": context, "error": "HTTP 503", "executed_by": "stream", "failed_at_ms": int(time.time() * 1000)}
+    return api.resources.sealer.seal(DEAD_LETTER_PURPOSE, letter)
 
 
 def test_list_and_redrive_one_then_never_twice(api: Api, receiver: Receiver, unique: str):
     topic = api.resources.settings.action_dead_letter_topic
     producer = ReliableProducer(api.resources.settings.brokers)
+    rule = api.put("/rules", as_="author", json={"name": f"dl-{unique}", "action": {
+        "endpoint": receiver.url("/dl"), "body": {"host": "{{ event.host }}"}}}).json()
     for key in ("a", "b"):
-        producer.send(OutMessage(topic, _letter(f"{unique}-{key}", receiver.url("/dl"), f"dl-{unique}")))
+        producer.send(OutMessage(topic, _letter(api, f"{unique}-{key}", rule)))
     producer.flush()
     listed = api.get("/dead-letters", params={"rule": f"dl-{unique}"}).json()
     assert [(d["action_id"], d["delivered"], d["redrives"]) for d in listed] == [

@@ -16,13 +16,15 @@ from dataflow.metrics import reason_class
 from dataflow.offline import parse_event_line
 from dataflow.routing import KeyedEvent, Topics, make_router
 from dataflow.rule_cache import RuleSet, StoredRule, build_rule_set
-from dataflow.serde import Limits
+from dataflow.sealing import Sealer
+from dataflow.serde import ChainCheck, Limits
 from dataflow.types import InMessage
 from dataflow.watermark import WatermarkClock
 
 TOPICS = Topics("chain", "dead", "late")
 LIMITS = Limits(max_bytes=10_000, max_depth=8, type_field="type")
 T0 = 1_700_000_000_000  # event times are after 2000 (RULES.md §4)
+CHAIN = ChainCheck(Sealer(b"k" * 32), max_depth=5)
 
 
 def value(name: str, **labels: str) -> float:
@@ -52,7 +54,7 @@ def test_router_counts_events_in_dead_letters_late_events_and_stateless_executio
               "detect": {"kind": "threshold", "window": {"type": "sliding", "size": "1m"},
                          "aggregate": {"fn": "count"}, "having": {"op": "gte", "value": 3}}},
     })
-    route = make_router(lambda: rules, lambda: WatermarkClock(now=None, process_id="this process"), LIMITS, TOPICS)
+    route = make_router(lambda: rules, lambda: WatermarkClock(now=None, process_id="this process"), LIMITS, TOPICS, CHAIN)
     before = {
         "in": value("cepflow_events_in_total"),
         "json": value("cepflow_dead_letters_total", reason="invalid JSON"),
@@ -144,7 +146,7 @@ def test_an_event_from_a_lying_clock_is_dead_lettered_and_moves_no_watermark() -
     name = f"each-{uuid.uuid4().hex[:6]}"
     rules = rule_set(**{name: {"match": {"type": "order"}}})
     clock = WatermarkClock(now=None)
-    route = make_router(lambda: rules, lambda: clock, LIMITS, TOPICS, wall_clock=lambda: T0 / 1000)
+    route = make_router(lambda: rules, lambda: clock, LIMITS, TOPICS, CHAIN, wall_clock=lambda: T0 / 1000)
     before = value("cepflow_dead_letters_total", reason="event time in the future")
     out = route([msg({"type": "order", "ts": T0}), msg({"type": "order", "ts": 999_999_999_999_999}),
                  msg({"type": "order", "ts": T0 + 600_001}), msg({"type": "order", "ts": 5}),

@@ -5,11 +5,14 @@ from __future__ import annotations
 import orjson
 import pytest
 
+from dataflow.chain_envelope import seal_chain_event
 from dataflow.metrics import reason_class
-from dataflow.serde import DeadLetter, Limits, chain_message, parse_chain_message, parse_message, too_deep
+from dataflow.sealing import Sealer
+from dataflow.serde import ChainCheck, DeadLetter, Limits, parse_chain_message, parse_message, too_deep
 from dataflow.types import ChainInfo, Event, InMessage
 
 LIMITS = Limits(max_bytes=200, max_depth=4, type_field="type")
+CHECK = ChainCheck(Sealer(b"k" * 32), max_depth=5)
 T0 = 1_700_000_000_000
 
 
@@ -65,14 +68,16 @@ def test_depth_limit_is_exact() -> None:
 
 def test_chain_message_round_trip() -> None:
     chain = ChainInfo("c1", 2, ("r1", "r2"))
-    value = chain_message(event_id="k.0", ts_ms=T0, target_rule_id="r3", chain=chain, payload={"type": "x", "n": 1})
-    event = parse_chain_message(msg(value, topic="chain"), LIMITS)
+    value = seal_chain_event(CHECK.sealer, event_id="k.0", ts_ms=T0, target_rule_id="r3", chain=chain,
+                             payload={"type": "x", "n": 1})
+    roomy = Limits(max_bytes=1000, max_depth=4, type_field="type")  # a sealed envelope is over 200 bytes
+    event = parse_chain_message(msg(value, topic="chain"), roomy, CHECK)
     assert event == Event("k.0", T0, "chain", "x", {"type": "x", "n": 1}, chain=chain, target_rule_id="r3")
 
 
 def test_malformed_chain_message_is_dead_lettered() -> None:
-    letter = parse_chain_message(msg(b'{"payload": {}}', topic="chain"), LIMITS)
-    assert isinstance(letter, DeadLetter) and letter.reason.startswith("not a chain event")
+    letter = parse_chain_message(msg(b'{"payload": {}}', topic="chain"), LIMITS, CHECK)
+    assert isinstance(letter, DeadLetter) and letter.reason.startswith("forged chain event")
 
 
 @pytest.mark.parametrize(
@@ -103,7 +108,7 @@ def test_event_times_at_the_bounds_are_accepted(ts: int) -> None:
 
 
 def test_chain_event_time_is_bounded_like_an_input_event() -> None:
-    value = chain_message(event_id="k.0", ts_ms=10**15 - 1, target_rule_id="r3", chain=ChainInfo("c", 1, ("r",)),
-                          payload={})
-    letter = parse_chain_message(msg(value, topic="chain"), LIMITS, T0)
+    value = seal_chain_event(CHECK.sealer, event_id="k.0", ts_ms=T0 + 3_600_000, target_rule_id="r3",
+                             chain=ChainInfo("c", 1, ("r",)), payload={})
+    letter = parse_chain_message(msg(value, topic="chain"), LIMITS, CHECK, T0 + 600_000)
     assert isinstance(letter, DeadLetter) and letter.reason.startswith("event time in the future")

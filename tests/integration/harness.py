@@ -27,6 +27,7 @@ from confluent_kafka import Consumer, TopicPartition
 from cepflow.settings import Settings
 from dataflow.kafka_admin import ensure_topics
 from dataflow.kafka_out import OutMessage, ReliableProducer
+from dataflow.sealing import Sealer
 
 ROOT = Path(__file__).resolve().parents[2]
 T = TypeVar("T")
@@ -68,6 +69,11 @@ def metric(port: int, name: str, **labels: str) -> float | None:
     return None
 
 
+INTERNAL_KEY = os.environ.get("CEPFLOW_INTERNAL_KEY") or f"test-internal-key-{uuid.uuid4().hex}"
+"""The sealing key of every engine and CLI a test starts (the test process's, tests/conftest.py)."""
+SEALER = Sealer(INTERNAL_KEY.encode())
+
+
 @dataclass
 class StackEnv:
     """Engine environment for one test: unique topics, the test database, loopback allowed."""
@@ -88,6 +94,7 @@ class StackEnv:
             "CEPFLOW_ACTION_DEAD_LETTER_TOPIC": f"{self.prefix}.actions.deadletter",
             "CEPFLOW_WEBHOOK_ALLOW_HOSTS": '["127.0.0.1"]',
             "CEPFLOW_RULE_REFRESH_S": "0.3",
+            "CEPFLOW_INTERNAL_KEY": INTERNAL_KEY,
             **self.extra,
         }
 

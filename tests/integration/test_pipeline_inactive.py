@@ -12,7 +12,7 @@ from dataflow.kafka_out import ReliableProducer
 from dataflow.rule_cache import build_rule_set
 from dataflow.types import ChainInfo, Execution
 from storage.models.exec_log import ExecLog
-from tests.integration.harness import StackEnv
+from tests.integration.harness import SEALER, StackEnv
 
 pytestmark = pytest.mark.integration
 
@@ -22,7 +22,7 @@ def test_execution_of_a_rule_gone_meanwhile_is_skipped(stack: StackEnv, sessions
     registry = ActionRegistry({"webhook": lambda action, run: ran.append(action)})
     pipeline = ActionPipeline(sessions, registry, lambda: ReliableProducer([stack.brokers]),
                               lambda: build_rule_set(()),  # the rule is no longer among the active ones
-                              PipelineConfig(f"{stack.prefix}.actions-dlq", 2, 10.0))
+                              PipelineConfig(f"{stack.prefix}.actions-dlq", 2, 10.0, SEALER))
     key = f"inactive-{unique}"
     execution = Execution(
         rule_id="6f0c1d52-0000-4000-8000-000000000001", rule_name=f"gone-{unique}", rule_version=3, group={},

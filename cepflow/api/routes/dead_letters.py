@@ -26,13 +26,19 @@ def list_dead_letters(
     since: str | None = Query(None, description="ISO-8601 time with offset, or a duration back (1h)."),
 ) -> list[dict[str, Any]]:
     """Dead letters, oldest first, each with whether a redrive has delivered it since."""
-    from actions.redrive import read_dead_letters, redrive_prefix
+    from actions.redrive import Refused, parse_records, redrive_prefix
     from storage.repositories.exec_logs import ExecLogRepository
 
     res = resources(request)
     since_ms = _millis(since, "since")
-    records = [r for r in read_dead_letters(res) if r.selected(rule, since_ms)]
-    out = []
+    out: list[dict[str, Any]] = []
+    records = []
+    for record in parse_records(res.dead_letters(), res.sealer):
+        if isinstance(record, Refused):  # not written by this deployment: shown (unfiltered), never redriven
+            if rule is None and since_ms is None:
+                out.append({**record.summary(), "delivered": False, "redrives": 0})
+        elif record.selected(rule, since_ms):
+            records.append(record)
     with res.sessions() as session:
         logs = ExecLogRepository(session)
         for record in records:
@@ -59,10 +65,9 @@ def redrive(body: RedriveRequest, request: Request, caller: Caller = Depends(req
 
     At least one selector is required: redriving everything must be asked for (`since: "100y"`).
     """
-    from actions.redrive import redrive as run_redrive
-
     if body.action_ids is None and body.rule is None and body.since is None:
         raise ApiError(400, "give `action_ids`, `rule` or `since`: which dead letters to redrive", [
             {"field": "action_ids", "message": "one of action_ids, rule, since is required"}])
     ids = set(body.action_ids) if body.action_ids is not None else None
-    return run_redrive(resources(request), body.rule, _millis(body.since, "since"), ids, by=caller.name)
+    res = resources(request)
+    return res.redriver.redrive(res.dead_letters(), body.rule, _millis(body.since, "since"), ids, by=caller.name)
