@@ -1,0 +1,113 @@
+"""The five faults of issue 12, each a function of the running `World`, and their sizes.
+
+A fault returns the wall-clock times at which it ended (the engine restarted, the broker or the
+database answering again, the target back up): recovery is measured from there.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from chaos.services import PrivateKafka, PrivatePostgres
+from chaos.world import World
+
+
+@dataclass(frozen=True)
+class Faults:
+    """What a fault may use: the seeded randomness, its private service, the scale (1 = full)."""
+
+    rng: random.Random
+    service: PrivateKafka | PrivatePostgres | None
+    scale: float
+    notes: dict[str, Any]
+
+
+Fault = Callable[[World, Faults], list[float]]
+
+
+def _wait_stream(world: World, seconds: float) -> None:
+    """Sleep `seconds`, or less if the stream ended (a fault must land inside the stream)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and not world.stream_done():
+        time.sleep(0.1)
+
+
+def no_fault(world: World, faults: Faults) -> list[float]:
+    """The control: no fault at all. Anything but a clean history here is the suite's own error."""
+    return []
+
+
+def sigkill(world: World, faults: Faults) -> list[float]:
+    """SIGKILL the engine 10 times at seeded random moments; the supervisor restarts it."""
+    kills = max(2, round(10 * faults.scale))
+    for _ in range(kills):
+        _wait_stream(world, faults.rng.uniform(1.0, 5.0) * max(faults.scale, 0.4))
+        before = len(world.supervisor.restarts)
+        world.supervisor.kill(0)
+        while len(world.supervisor.restarts) == before:
+            time.sleep(0.05)
+    faults.notes["kills"] = kills
+    return [at for _, at in world.supervisor.restarts]
+
+
+def _outage(world: World, faults: Faults, stop: Callable[[], None], start: Callable[[], None],
+            seconds: float) -> list[float]:
+    _wait_stream(world, 8 * max(faults.scale, 0.25))
+    stopped = time.monotonic()
+    stop()
+    time.sleep(max(0.0, seconds - (time.monotonic() - stopped)))
+    start()
+    faults.notes["outage_s"] = round(time.monotonic() - stopped, 1)  # includes the restart itself
+    return [time.time()]
+
+
+def kafka_down(world: World, faults: Faults) -> list[float]:
+    """Stop the (private) broker for 20 s, then start it again."""
+    assert isinstance(faults.service, PrivateKafka)
+    return _outage(world, faults, faults.service.stop, faults.service.start, 20 * faults.scale)
+
+
+def postgres_down(world: World, faults: Faults) -> list[float]:
+    """Stop the (private) PostgreSQL for 30 s, then start it again."""
+    assert isinstance(faults.service, PrivatePostgres)
+    return _outage(world, faults, faults.service.stop, faults.service.start, 30 * faults.scale)
+
+
+def webhook_down(world: World, faults: Faults) -> list[float]:
+    """The webhook target down for 60 s (connections refused), then up."""
+    return _outage(world, faults, world.target.down, world.target.up, 60 * faults.scale)
+
+
+def cluster_kill(world: World, faults: Faults) -> list[float]:
+    """SIGKILL process 1 of a 2-process cluster mid-stream; the supervisor restarts it."""
+    _wait_stream(world, 10 * max(faults.scale, 0.25))
+    before = len(world.supervisor.restarts)
+    world.supervisor.kill(1)
+    while len(world.supervisor.restarts) == before:
+        time.sleep(0.05)
+    return [at for _, at in world.supervisor.restarts]
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    title: str
+    fault: Fault
+    events: int  # at full scale, 20 a second
+    processes: int = 1
+    private: str | None = None  # "kafka" or "postgres": the service the fault stops
+    redrive: bool = False
+
+
+SCENARIOS = [
+    Scenario("control", "no fault (control)", no_fault, 400),
+    Scenario("sigkill", "engine SIGKILLed x10", sigkill, 1000),
+    Scenario("kafka", "Kafka broker down 20 s", kafka_down, 1200, private="kafka"),
+    Scenario("postgres", "PostgreSQL down 30 s", postgres_down, 1200, private="postgres"),
+    Scenario("webhook", "webhook target down 60 s, redrive", webhook_down, 1600, redrive=True),
+    Scenario("cluster", "1 of 2 processes SIGKILLed", cluster_kill, 600, processes=2),
+]
