@@ -81,7 +81,7 @@ def run_scenario(scenario: Scenario, scale: float, seed: int, settle_s: float, d
             unplanned_exits=world.supervisor.unplanned_exits,
             restarts=len(world.supervisor.restarts),
             events_sent=len(world.events), events_acked=len(world.producer.acked),
-            events_failed=len(world.producer.failed), notes=notes,
+            events_failed=len(world.producer.failed), late_events=world.late_events(), notes=notes,
         )
     except Exception as exc:  # noqa: BLE001 - one broken scenario must not hide the others
         result["error"] = f"{type(exc).__name__}: {exc}"

@@ -161,6 +161,13 @@ class World:
         (self.workdir / "redrive.log").write_text(result.stdout + result.stderr)
         return {"exit_code": result.returncode, "lines": len(result.stdout.splitlines())}
 
+    def late_events(self) -> int:
+        """Events the engine judged late (its late-events topic): they never fire."""
+        try:
+            return len(self.stack.read_topic(self.stack.env()["CEPFLOW_LATE_TOPIC"], timeout=5))
+        except Exception:  # noqa: BLE001 - a diagnostic only; the broker may be the thing that is down
+            return -1
+
     def save_history(self, want: Expected) -> None:
         """The history as files in the work folder: the events sent (as acknowledged), the expected
         executions, the log and the deliveries (kept when a scenario fails, for a look)."""
