@@ -2,5 +2,5 @@
 
 A history is what the producer sent (and Kafka acknowledged), what the webhook target received,
 and what `exec_logs` holds; `history.check` compares them with the executions the offline runner
-derives from the same events. See `chaos/README.md`.
+derives from the same events. The README's "Chaos suite" section shows the table.
 """

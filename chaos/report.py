@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 COLUMNS = ("scenario", "executions expected/logged", "lost", "duplicated", "unexpected",
-           "webhooks lost/dup", "re-delivered same id", "engine exits", "recovery s", "verdict")
+           "webhooks lost/dup", "re-delivered same id", "late events", "engine exits", "recovery s", "verdict")
 
 
 def _recovery(values: list[float | None]) -> str:
@@ -18,7 +18,7 @@ def _recovery(values: list[float | None]) -> str:
 
 def row(result: dict[str, Any]) -> list[str]:
     if "error" in result:
-        return [result["title"], "-", "-", "-", "-", "-", "-", "-", "-", f"ERROR: {result['error']}"]
+        return [result["title"], *["-"] * (len(COLUMNS) - 2), f"ERROR: {result['error']}"]
     v = result["verdict"]
     return [
         result["title"],
@@ -28,6 +28,7 @@ def row(result: dict[str, Any]) -> list[str]:
         str(v["executions_unexpected"]),
         f"{v['webhooks_lost']}/{v['webhooks_duplicated']}",
         str(v["redelivered_same_id"]),
+        str(result.get("late_events", "-")),
         str(result["unplanned_exits"]),
         _recovery(result["recovery_s"]),
         "PASS" if v["ok"] and result["unplanned_exits"] == 0 and "never" != _recovery(result["recovery_s"])

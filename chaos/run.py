@@ -81,7 +81,7 @@ def run_scenario(scenario: Scenario, scale: float, seed: int, settle_s: float, d
             unplanned_exits=world.supervisor.unplanned_exits,
             restarts=len(world.supervisor.restarts),
             events_sent=len(world.events), events_acked=len(world.producer.acked),
-            events_failed=len(world.producer.failed), late_events=world.late_events(), notes=notes,
+            events_failed=len(world.producer.failed), late_events=len(world.late_events()), notes=notes,
         )
     except Exception as exc:  # noqa: BLE001 - one broken scenario must not hide the others
         result["error"] = f"{type(exc).__name__}: {exc}"
@@ -102,7 +102,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--scale", type=float, default=1.0, help="stream lengths and outages x this")
     parser.add_argument("--seed", type=int, default=12)
     parser.add_argument("--only", nargs="*", choices=[s.name for s in SCENARIOS], help="these scenarios only")
-    parser.add_argument("--settle-s", type=float, default=60.0, help="longest wait for the engine to catch up")
+    parser.add_argument("--settle-s", type=float, default=45.0, help="longest wait for the engine to catch up")
     parser.add_argument("--out", type=Path, default=ROOT / "chaos" / "results" / "latest.json")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a scenario fails")
     return parser.parse_args(argv)
