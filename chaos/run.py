@@ -74,7 +74,7 @@ def run_scenario(scenario: Scenario, scale: float, seed: int, settle_s: float, d
             notes["redrive"] = world.redrive()
             verdict = world.settle(want, settle_s)
         world.save_history(want)
-        sent = world.producer.sent_wall
+        sent = world.sent_wall()
         result.update(
             verdict=verdict.as_dict(),
             recovery_s=[recovery_s(at, world.deliveries(), sent) for at in heals],

@@ -1,7 +1,8 @@
 """The five faults of issue 12, each a function of the running `World`, and their sizes.
 
 A fault returns the wall-clock times at which it ended (the engine restarted, the broker or the
-database answering again, the target back up): recovery is measured from there.
+database answering again, the target back up), each marked by a probe event (`World.probe`):
+recovery is the time until the probe's webhook arrives.
 """
 
 from __future__ import annotations
@@ -44,14 +45,21 @@ def no_fault(world: World, faults: Faults) -> list[float]:
 def sigkill(world: World, faults: Faults) -> list[float]:
     """SIGKILL the engine 10 times at seeded random moments; the supervisor restarts it."""
     kills = max(2, round(10 * faults.scale))
+    heals: list[float] = []
     for _ in range(kills):  # 2-6 s after each restart (its start-up included): 10 kills in ~50 s
         time.sleep(faults.rng.uniform(2.0, 6.0) * max(faults.scale, 0.4))
-        before = len(world.supervisor.restarts)
-        world.supervisor.kill(0)
-        while len(world.supervisor.restarts) == before:
-            time.sleep(0.05)
+        heals.append(_kill_and_probe(world, 0))
     faults.notes["kills"] = kills
-    return [at for _, at in world.supervisor.restarts]
+    return heals
+
+
+def _kill_and_probe(world: World, index: int) -> float:
+    """SIGKILL process `index`, wait for the supervisor to start it again, then probe."""
+    before = len(world.supervisor.restarts)
+    world.supervisor.kill(index)
+    while len(world.supervisor.restarts) == before:
+        time.sleep(0.05)
+    return world.probe()
 
 
 def _outage(world: World, faults: Faults, stop: Callable[[], None], start: Callable[[], None],
@@ -62,7 +70,7 @@ def _outage(world: World, faults: Faults, stop: Callable[[], None], start: Calla
     time.sleep(max(0.0, seconds - (time.monotonic() - stopped)))
     start()
     faults.notes["outage_s"] = round(time.monotonic() - stopped, 1)  # includes the restart itself
-    return [time.time()]
+    return [world.probe()]
 
 
 def kafka_down(world: World, faults: Faults) -> list[float]:
@@ -85,11 +93,7 @@ def webhook_down(world: World, faults: Faults) -> list[float]:
 def cluster_kill(world: World, faults: Faults) -> list[float]:
     """SIGKILL process 1 of a 2-process cluster mid-stream; the supervisor restarts it."""
     _wait_stream(world, 10 * max(faults.scale, 0.25))
-    before = len(world.supervisor.restarts)
-    world.supervisor.kill(1)
-    while len(world.supervisor.restarts) == before:
-        time.sleep(0.05)
-    return [at for _, at in world.supervisor.restarts]
+    return [_kill_and_probe(world, 1)]
 
 
 @dataclass(frozen=True)

@@ -111,6 +111,8 @@ class World:
         self.supervisor = Supervisor(self.engines)
         self.started_wall = 0.0
         self.warmup: dict[str, Any] = {}
+        self.probes: list[dict[str, Any]] = []
+        self.probe_sent: dict[str, float] = {}
 
     def start(self) -> None:
         """Rules installed (log emptied), topics created, engines started, the stream under way."""
@@ -140,12 +142,33 @@ class World:
                 raise RuntimeError(message)
             time.sleep(0.2)
 
+    def probe(self) -> float:
+        """The end of a fault: an order that fires is sent now; recovery is the time until its
+        webhook arrives. Returns the wall time it was sent (probes belong to the history)."""
+        healed = time.time()
+        event = {"id": f"{self.name}-probe-{len(self.probes)}", "type": "order", "shop": "probe", "amount": 199,
+                 "ts": int(healed * 1000)}
+        self.probes.append(event)
+        self.probe_sent[str(event["id"])] = healed
+        self.stack.produce([event], key=b"probe")
+        return healed
+
+    def history_events(self) -> list[dict[str, Any]]:
+        """Every event of the history, in event-time order: warm-up, acknowledged stream, probes."""
+        assert self.producer is not None
+        return sorted([self.warmup, *self.producer.acknowledged(), *self.probes], key=lambda event: event["ts"])
+
+    def sent_wall(self) -> dict[str, float]:
+        """When each event was sent (wall time), probes included."""
+        assert self.producer is not None
+        return {**self.producer.sent_wall, **self.probe_sent}
+
     def stream_done(self) -> bool:
         return self.producer is not None and self.producer.done.is_set()
 
     def expected(self) -> Expected:
         assert self.producer is not None
-        return expected(rules(self.target.url), [self.warmup, *self.producer.acknowledged()])
+        return expected(rules(self.target.url), self.history_events())
 
     def rows(self) -> list[LoggedRow]:
         """The execution log (empty while the database is unreachable)."""
@@ -193,7 +216,7 @@ class World:
         assert self.producer is not None
         dump = lambda name, rows: (self.workdir / name).write_bytes(  # noqa: E731
             b"\n".join(orjson.dumps(row, default=str) for row in rows) + b"\n")
-        dump("events.jsonl", [self.warmup, *self.producer.acknowledged()])
+        dump("events.jsonl", self.history_events())
         dump("expected.jsonl", want.executions)
         dump("exec_logs.jsonl", [asdict(row) for row in self.rows()])
         dump("deliveries.jsonl", [asdict(d) for d in self.target.deliveries])

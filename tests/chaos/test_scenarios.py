@@ -12,14 +12,10 @@ import os
 from pathlib import Path
 
 import pytest
-from confluent_kafka.admin import AdminClient
-from sqlalchemy import text
-
 from chaos import run as chaos_run
 from chaos.report import row
 from chaos.scenarios import SCENARIOS
-from storage.db import make_engine
-from tests.conftest import BROKERS, TEST_DATABASE_URL, stack_unavailable
+from tests.integration.conftest import database, kafka  # noqa: F401 - the shared stack's fixtures
 
 pytestmark = pytest.mark.integration
 BY_NAME = {scenario.name: scenario for scenario in SCENARIOS}
@@ -28,18 +24,12 @@ SLOW = {"kafka", "postgres"}
 
 
 @pytest.fixture()
-def shared_stack(monkeypatch: pytest.MonkeyPatch) -> str:
+def shared_stack(kafka: str, database: str, monkeypatch: pytest.MonkeyPatch) -> str:
     """The shared stack, reached like the suite reaches it; the chaos database is named after the
     test database, so that concurrent test runs on one server do not share it."""
-    try:
-        AdminClient({"bootstrap.servers": BROKERS}).list_topics(timeout=10)
-        with make_engine(TEST_DATABASE_URL).connect() as conn:
-            conn.execute(text("select 1"))
-    except Exception as exc:  # noqa: BLE001 - any failure means "no stack"
-        stack_unavailable(f"Kafka {BROKERS} or PostgreSQL: {exc}")
-    monkeypatch.setattr(chaos_run, "BROKERS", BROKERS)
-    monkeypatch.setattr(chaos_run, "ADMIN_URL", TEST_DATABASE_URL)
-    return TEST_DATABASE_URL.rsplit("/", 1)[1] + "_chaos"
+    monkeypatch.setattr(chaos_run, "BROKERS", kafka)
+    monkeypatch.setattr(chaos_run, "ADMIN_URL", database)
+    return database.rsplit("/", 1)[1] + "_chaos"
 
 
 @pytest.mark.parametrize("name", list(SCALE))
