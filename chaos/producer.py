@@ -27,7 +27,8 @@ class PacedProducer:
         self.topic, self.events, self.key = topic, events, key
         self.rate, self.tail_from, self.tail_rate = rate, tail_from, tail_rate
         self._producer = Producer({"bootstrap.servers": brokers, "enable.idempotence": True, "acks": "all",
-                                   "linger.ms": 2, "message.timeout.ms": MESSAGE_TIMEOUT_MS})
+                                   "linger.ms": 2, "message.timeout.ms": MESSAGE_TIMEOUT_MS,
+                                   "log_level": 2})  # outages are the point: no reconnect chatter
         self.sent_wall: dict[str, float] = {}
         self.stamped: list[dict[str, Any]] = []
         self.acked: set[str] = set()

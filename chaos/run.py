@@ -16,6 +16,7 @@ import random
 import shutil
 import sys
 import tempfile
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,23 +41,50 @@ def log(message: str) -> None:
     print(f"[chaos {time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
+class Warm:
+    """A scenario's private service, started on a thread while earlier scenarios run (a broker's
+    JVM takes 30-60 s to start on this machine)."""
+
+    def __init__(self, scenario: Scenario) -> None:
+        self.workdir = Path(tempfile.mkdtemp(prefix=f"cepflow-chaos-{scenario.name}-"))
+        self.service: PrivateKafka | PrivatePostgres | None = None
+        if scenario.private == "kafka":
+            self.service = PrivateKafka(self.workdir)
+        elif scenario.private == "postgres":
+            self.service = PrivatePostgres(self.workdir)
+        self._error: Exception | None = None
+        self._thread = threading.Thread(target=self._start, name=f"warm-{scenario.name}", daemon=True)
+        self._thread.start()
+
+    def _start(self) -> None:
+        try:
+            if self.service is not None:
+                self.service.start()
+        except Exception as exc:  # noqa: BLE001 - raised again by `ready`
+            self._error = exc
+
+    def ready(self) -> PrivateKafka | PrivatePostgres | None:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self.service
+
+
 def run_scenario(scenario: Scenario, scale: float, seed: int, settle_s: float, database: str = DATABASE,
-                 keep: bool = False) -> dict[str, Any]:
+                 keep: bool = False, warm: Warm | None = None) -> dict[str, Any]:
     """One scenario end to end; its result (verdict, recovery, notes) as a JSON-ready dict."""
-    workdir = Path(tempfile.mkdtemp(prefix=f"cepflow-chaos-{scenario.name}-"))
+    warm = warm or Warm(scenario)
+    workdir = warm.workdir
     service: PrivateKafka | PrivatePostgres | None = None
     brokers, admin_url = BROKERS, ADMIN_URL
     started = time.monotonic()
     result: dict[str, Any] = {"scenario": scenario.name, "title": scenario.title, "seed": seed, "scale": scale}
     world: World | None = None
     try:
-        if scenario.private == "kafka":
-            service = PrivateKafka(workdir)
-            service.start()
+        service = warm.ready()
+        if isinstance(service, PrivateKafka):
             brokers = service.brokers
-        elif scenario.private == "postgres":
-            service = PrivatePostgres(workdir)
-            service.start()
+        elif isinstance(service, PrivatePostgres):
             admin_url = service.admin_url
         events = max(60, round(scenario.events * scale))
         world = World(scenario.name, brokers, admin_url, workdir, seed, events, scenario.processes, database)
@@ -112,11 +140,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     started = time.monotonic()
     results = []
-    for scenario in SCENARIOS:
-        if args.only and scenario.name not in args.only:
-            continue
+    chosen = [scenario for scenario in SCENARIOS if not args.only or scenario.name in args.only]
+    warm = {scenario.name: Warm(scenario) for scenario in chosen if scenario.private}
+    for scenario in chosen:
         log(f"scenario {scenario.name}: {scenario.title}")
-        result = run_scenario(scenario, args.scale, args.seed, args.settle_s)
+        result = run_scenario(scenario, args.scale, args.seed, args.settle_s, warm=warm.get(scenario.name))
         log(f"{scenario.name}: {' | '.join(row(result))} ({result['seconds']:.0f} s)")
         results.append(result)
     report = {"date": datetime.now(UTC).isoformat(timespec="seconds"), "scale": args.scale, "seed": args.seed,
