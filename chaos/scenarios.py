@@ -28,6 +28,7 @@ class Faults:
 
 
 Fault = Callable[[World, Faults], list[float]]
+PROBE_WAIT_S = 120
 
 
 def _wait_stream(world: World, seconds: float) -> None:
@@ -46,9 +47,10 @@ def sigkill(world: World, faults: Faults) -> list[float]:
     """SIGKILL the engine 10 times at seeded random moments; the supervisor restarts it."""
     kills = max(2, round(10 * faults.scale))
     heals: list[float] = []
-    for _ in range(kills):  # 2-6 s after each restart (its start-up included): 10 kills in ~50 s
-        time.sleep(faults.rng.uniform(2.0, 6.0) * max(faults.scale, 0.4))
+    for _ in range(kills):  # each kill 1-5 s after the engine is back at work (its probe answered)
+        time.sleep(faults.rng.uniform(1.0, 5.0) * max(faults.scale, 0.4))
         heals.append(_kill_and_probe(world, 0))
+        world.wait_probe(PROBE_WAIT_S)
     faults.notes["kills"] = kills
     return heals
 
@@ -109,7 +111,7 @@ class Scenario:
 
 SCENARIOS = [
     Scenario("control", "no fault (control)", no_fault, 300),
-    Scenario("sigkill", "engine SIGKILLed x10", sigkill, 1000),
+    Scenario("sigkill", "engine SIGKILLed x10", sigkill, 1600),
     Scenario("kafka", "Kafka broker down 20 s", kafka_down, 900, private="kafka"),
     Scenario("postgres", "PostgreSQL down 30 s", postgres_down, 900, private="postgres"),
     Scenario("webhook", "webhook target down 60 s, redrive", webhook_down, 1500, redrive=True),

@@ -153,6 +153,16 @@ class World:
         self.stack.produce([event], key=b"probe")
         return healed
 
+    def wait_probe(self, timeout_s: float) -> bool:
+        """Wait until the latest probe's webhook arrived (the engine is back at work)."""
+        wanted = str(self.probes[-1]["id"])
+        deadline = time.monotonic() + timeout_s
+        while not any(d.event_id == wanted for d in self.target.deliveries):
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.2)
+        return True
+
     def history_events(self) -> list[dict[str, Any]]:
         """Every event of the history, in event-time order: warm-up, acknowledged stream, probes."""
         assert self.producer is not None
