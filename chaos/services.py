@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
 from tests.integration.harness import ROOT, free_port
@@ -78,9 +77,3 @@ class PrivatePostgres:
     def stop(self) -> None:
         _script("postgres.sh", "stop", self.env, self.log)
 
-
-def timed(action: object) -> float:
-    """Seconds a call of `action()` took."""
-    started = time.monotonic()
-    action()  # type: ignore[operator]
-    return time.monotonic() - started

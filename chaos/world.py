@@ -109,7 +109,6 @@ class World:
             recovery.mkdir(parents=True)
             subprocess.run([sys.executable, "-m", "bytewax.recovery", str(recovery), "4"], check=True, cwd=ROOT)
         self.supervisor = Supervisor(self.engines)
-        self.started_wall = 0.0
         self.warmup: dict[str, Any] = {}
         self.probes: list[dict[str, Any]] = []
         self.probe_sent: dict[str, float] = {}
@@ -119,7 +118,6 @@ class World:
         self.target.up()
         self.db.install(rules(self.target.url))
         self.stack.ensure_topics()
-        self.started_wall = time.time()
         for engine in self.engines:
             engine.start()
         self.supervisor.start()
