@@ -5,7 +5,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: demo test lint unit bench venv stack-up stack-down clean
+.PHONY: demo test lint unit bench chaos venv stack-up stack-down clean
 
 $(STAMP): pyproject.toml
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,10 @@ test: venv lint
 ## The benchmark of BENCH.md (add ARGS=--quick for a small-scale run).
 bench: venv
 	stack/with-stack $(VENV)/bin/python -m bench.run $(ARGS)
+
+## The chaos suite of issue 12: faults injected, histories checked (a few minutes; ARGS=--scale 0.3 for a quick run).
+chaos: venv
+	stack/with-stack $(VENV)/bin/python -m chaos.run $(ARGS)
 
 ## Only the fast tests that need no services.
 unit: venv

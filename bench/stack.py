@@ -52,9 +52,9 @@ def log(message: str) -> None:
 class BenchDatabase:
     """A database of the bench's own (created once with the cepflow role's CREATEDB), migrated."""
 
-    def __init__(self, name: str) -> None:
-        self.url = ADMIN_URL.rsplit("/", 1)[0] + "/" + name
-        with make_engine(ADMIN_URL, isolation_level="AUTOCOMMIT").connect() as conn:
+    def __init__(self, name: str, admin_url: str = ADMIN_URL) -> None:
+        self.url = admin_url.rsplit("/", 1)[0] + "/" + name
+        with make_engine(admin_url, isolation_level="AUTOCOMMIT").connect() as conn:
             exists = conn.execute(text("select 1 from pg_database where datname = :n"), {"n": name}).scalar()
             if not exists:
                 conn.execute(text(f'create database "{name}"'))

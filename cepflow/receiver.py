@@ -147,6 +147,7 @@ class Receiver:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    block_on_close = False  # closing does not wait for idle keep-alive connections (up to 30 s)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """Clients that hang up (a timed-out webhook) are expected here, not worth a traceback."""

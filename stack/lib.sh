@@ -4,7 +4,7 @@
 
 STACK_SRC="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"   # repo/stack
 ROOT="$(cd "$STACK_SRC/.." && pwd)"                          # repo root
-STATE="$ROOT/.stack"                                         # runtime state (gitignored)
+STATE="${CEPFLOW_STACK_STATE:-$ROOT/.stack}"                  # runtime state (gitignored)
 
 KAFKA_HOST=127.0.0.1
 KAFKA_PORT="${CEPFLOW_STACK_KAFKA_PORT:-19092}"
@@ -12,7 +12,7 @@ KAFKA_CONTROLLER_PORT="${CEPFLOW_STACK_KAFKA_CONTROLLER_PORT:-19093}"
 KAFKA_BROKERS="$KAFKA_HOST:$KAFKA_PORT"
 PG_HOST=127.0.0.1
 PG_PORT="${CEPFLOW_STACK_PG_PORT:-15432}"
-PG_CLUSTER=cepflow
+PG_CLUSTER="${CEPFLOW_STACK_PG_CLUSTER:-cepflow}"     # chaos/ runs a private one beside it
 PG_ROLE=cepflow
 PG_PASSWORD=cepflow
 PG_DATABASES=(cepflow cepflow_test)

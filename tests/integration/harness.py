@@ -184,12 +184,16 @@ class EngineProcess:
                            check=True)
         if self.cluster is not None:
             extra_args = ["-i", str(self.cluster[0]), "-a", self.cluster[1], *(extra_args or [])]
-        args = [sys.executable, "-m", "bytewax.run", "cepflow.flow:flow", "-r", str(self.recovery),
-                "-s", str(self.snapshot_s), "-b", str(self.snapshot_s * 5), *(extra_args or [])]
         log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(args, cwd=ROOT, env={**os.environ, **self.stack.env(), **self.env},
+        self.proc = subprocess.Popen(self.command(extra_args or []), cwd=ROOT,
+                                     env={**os.environ, **self.stack.env(), **self.env},
                                      stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         return self
+
+    def command(self, extra_args: list[str]) -> list[str]:
+        """The engine's command line (chaos/ runs `cepflow run` instead, as deployed)."""
+        return [sys.executable, "-m", "bytewax.run", "cepflow.flow:flow", "-r", str(self.recovery),
+                "-s", str(self.snapshot_s), "-b", str(self.snapshot_s * 5), *extra_args]
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
