@@ -24,8 +24,6 @@ from storage.uow import unit_of_work
 from tests.integration.conftest import database, kafka, sessions, stack  # noqa: F401 - fixtures
 from tests.integration.harness import EngineProcess, StackEnv
 
-pytestmark = pytest.mark.integration
-
 ROLES = ("viewer", "author", "operator", "admin")
 
 

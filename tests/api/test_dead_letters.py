@@ -6,10 +6,13 @@ import time
 import uuid
 
 import orjson
+import pytest
 
 from cepflow.receiver import Receiver
 from dataflow.kafka_out import OutMessage, ReliableProducer
 from tests.api.conftest import Api
+
+pytestmark = pytest.mark.integration
 
 
 RULE_ID = str(uuid.uuid4())

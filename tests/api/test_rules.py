@@ -3,9 +3,13 @@ history with who changed what, rollback, enable/disable, delete."""
 
 from __future__ import annotations
 
+import pytest
+
 from storage.repositories.exec_logs import ExecLogRepository
 from storage.uow import unit_of_work
 from tests.api.conftest import Api
+
+pytestmark = pytest.mark.integration
 
 
 def _rule(name: str, **extra) -> dict:
