@@ -14,7 +14,7 @@ from cepflow.userio import fail, open_sessions, print_json
 
 @click.group()
 def apis() -> None:
-    """Script APIs: apply files, list, show, run."""
+    """Script APIs: apply files, list, show, run, delete."""
 
 
 @apis.command("apply")
@@ -34,6 +34,22 @@ def apply(files: tuple[Path, ...]) -> None:
         for item in loaded:
             api, changed = repo.apply(item.spec.model_dump(mode="json"), getpass.getuser())
             click.echo(f"{api.name}: {'v' if changed else 'unchanged v'}{api.version} id={api.id}")
+
+
+@apis.command("delete")
+@click.argument("ref")
+def delete(ref: str) -> None:
+    """Remove a script API (its history is kept); rules still naming it fail with 404."""
+    from storage.errors import NotFound
+    from storage.repositories.script_apis import ScriptApiRepository
+    from storage.uow import unit_of_work
+
+    try:
+        with unit_of_work(open_sessions()) as session:
+            ScriptApiRepository(session).delete(ref, getpass.getuser())
+    except NotFound:
+        fail("API definition not found")
+    click.echo(f"{ref}: deleted")
 
 
 @apis.command("list")

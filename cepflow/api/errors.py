@@ -53,9 +53,18 @@ def _field(loc: tuple[Any, ...]) -> str:
     return ".".join(str(part) for part in parts) or str(loc[0] if loc else "request")
 
 
+def _request_error(error: dict[str, Any]) -> dict[str, Any]:
+    """One problem of a request; for a body that is not JSON, pydantic's location is a position."""
+    loc = tuple(error["loc"])
+    if error.get("type") == "json_invalid":
+        where = f" at character {loc[1]}" if len(loc) > 1 else ""
+        return {"field": "body", "message": f"{error['msg']}{where}"}
+    return {"field": _field(loc), "message": error["msg"]}
+
+
 def _request_invalid(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    errors = [{"field": _field(tuple(error["loc"])), "message": error["msg"]} for error in exc.errors()]
+    errors = [_request_error(error) for error in exc.errors()]
     detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors) or "invalid request"
     return _answer(400, detail, errors)
 
@@ -78,8 +87,10 @@ def _api(_: Request, exc: Exception) -> JSONResponse:
 
 
 def _http(_: Request, exc: Exception) -> JSONResponse:
+    """FastAPI's own errors; its only 400 is a body it could not parse (e.g. nested too deeply)."""
     assert isinstance(exc, HTTPException)
-    return _answer(exc.status_code, str(exc.detail), headers=getattr(exc, "headers", None))
+    errors = [{"field": "body", "message": str(exc.detail)}] if exc.status_code == 400 else []
+    return _answer(exc.status_code, str(exc.detail), errors, headers=getattr(exc, "headers", None))
 
 
 def _unexpected(_: Request, exc: Exception) -> JSONResponse:

@@ -18,13 +18,11 @@ from sqlalchemy import delete
 from cepflow.api import create_app
 from cepflow.receiver import Receiver
 from cepflow.resources import Resources
-from storage.models import Silence
+from storage.models import ApiToken, Silence
 from storage.repositories.tokens import TokenRepository
 from storage.uow import unit_of_work
 from tests.integration.conftest import database, kafka, sessions, stack  # noqa: F401 - fixtures
 from tests.integration.harness import EngineProcess, StackEnv
-
-pytestmark = pytest.mark.integration
 
 ROLES = ("viewer", "author", "operator", "admin")
 
@@ -93,6 +91,8 @@ def api(stack: StackEnv, unique: str) -> Iterator[Api]:  # noqa: F811 - the impo
     with TestClient(create_app(resources.settings, resources=resources)) as client:
         yield Api(client, tokens, names, resources)
     _drop_silences(resources)
+    with unit_of_work(resources.sessions) as session:
+        session.execute(delete(ApiToken).where(ApiToken.name.in_(list(names.values()))))
     close_resources(resources)
 
 

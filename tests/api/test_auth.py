@@ -15,6 +15,8 @@ from storage.models import ApiToken
 from storage.repositories.tokens import TokenRepository
 from tests.api.conftest import Api
 
+pytestmark = pytest.mark.integration
+
 OPEN = {"/health", "/health/ready"}
 
 # One changing call per role that needs it (method, path, body): what a lower role must not do.

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from actions.pipeline import DEAD_LETTER_PURPOSE
 from cepflow.receiver import Receiver
 from dataflow.kafka_out import OutMessage, ReliableProducer
 from tests.api.conftest import Api
+
+pytestmark = pytest.mark.integration
 
 
 def _letter(api: Api, action_id: str, rule: dict) -> bytes:

@@ -6,9 +6,13 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from cepflow.receiver import Receiver
 from tests.api.conftest import Api, hot_rule
 from tests.integration.harness import EngineProcess, StackEnv, wait_until
+
+pytestmark = pytest.mark.integration
 
 
 def _rows(api: Api, name: str) -> list[dict]:

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from cepflow.api.chain_tree import chain_tree
+import pytest
+
 from storage.records import ExecLogRecord
 from storage.repositories.exec_logs import ExecLogRepository
 from storage.uow import unit_of_work
 from tests.api.conftest import Api
+
+pytestmark = pytest.mark.integration
 
 
 def _row(unique: str, key: str, rule_id: str, rule: str, status: str, group: dict, event_id: str,
@@ -74,8 +77,3 @@ def test_a_chain_is_a_tree_event_rule_action_chained_rule(api: Api, unique: str)
     assert [(e["rule"], e["reason"]) for e in depth["executions"]] == [(b, "chain_depth")]
     assert tree["unlinked"] == []
     assert api.get("/chains/no-such-chain").status_code == 404
-
-
-def test_rows_reached_from_no_root_are_unlinked():
-    orphan = {"id": 1, "references": {"event_id": "x", "chain": {"depth": 2}, "actions": []}}
-    assert chain_tree([orphan]) == {"events": [], "unlinked": [orphan]}

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 import requests
 from fastapi import APIRouter
 from fastapi.testclient import TestClient
@@ -14,6 +15,8 @@ from cepflow.api import create_app
 from cepflow.resources import Resources
 from tests.api.conftest import Api, close_resources
 from tests.integration.harness import ROOT, StackEnv, free_port, wait_until
+
+pytestmark = pytest.mark.integration
 
 
 def test_not_ready_when_the_database_cannot_be_reached(stack: StackEnv):

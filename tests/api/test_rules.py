@@ -3,10 +3,14 @@ history with who changed what, rollback, enable/disable, delete."""
 
 from __future__ import annotations
 
+import pytest
+
 from storage.records import ExecLogRecord
 from storage.repositories.exec_logs import ExecLogRepository
 from storage.uow import unit_of_work
 from tests.api.conftest import Api
+
+pytestmark = pytest.mark.integration
 
 
 def _rule(name: str, **extra) -> dict:
@@ -57,7 +61,10 @@ def test_bodies_that_are_not_objects_name_the_body(api: Api):
     answer = api.put("/rules", as_="author", json=["not", "a", "rule"])
     assert answer.status_code == 400 and answer.json()["errors"][0]["field"] == "body"
     answer = api.put("/rules", as_="author", content=b"{not json", headers={"Content-Type": "application/json"})
-    assert answer.status_code == 400
+    assert answer.status_code == 400 and answer.json()["errors"][0]["field"] == "body"
+    deep = b"[" * 100_000 + b"]" * 100_000  # the JSON parser's recursion limit, not a crash
+    answer = api.put("/rules", as_="author", content=deep, headers={"Content-Type": "application/json"})
+    assert answer.status_code == 400 and answer.json()["errors"][0]["field"] == "body"
 
 
 def test_a_name_taken_by_another_rule_is_a_409(api: Api, unique: str):

@@ -3,7 +3,11 @@ and the original system's errors (`API definition not found` 404, `API is not a 
 
 from __future__ import annotations
 
+import pytest
+
 from tests.api.conftest import Api
+
+pytestmark = pytest.mark.integration
 
 SOURCE = '''
 import logging

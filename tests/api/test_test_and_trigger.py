@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from cepflow.receiver import Receiver
 from tests.api.conftest import Api, hot_rule
+
+pytestmark = pytest.mark.integration
 
 EVENTS = [{"id": "e1", "ts": 1_700_000_000_000, "host": "web-1", "value": 95},
           {"id": "e2", "ts": 1_700_000_001_000, "host": "web-1", "value": 10}]

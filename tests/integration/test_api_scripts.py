@@ -69,6 +69,10 @@ def test_cli_apply_list_show_run(stack, tmp_path, unique):
     assert missing.returncode == 2 and "API definition not found" in missing.stderr
     wrong = cepflow(stack, "apis", "run", f"rest-{unique}", check=False)
     assert wrong.returncode == 2 and "API is not a script type" in wrong.stderr
+    assert f"rest-{unique}: deleted" in cepflow(stack, "apis", "delete", f"rest-{unique}").stdout
+    assert f"rest-{unique}" not in cepflow(stack, "apis", "list").stdout
+    gone = cepflow(stack, "apis", "delete", f"rest-{unique}", check=False)
+    assert gone.returncode == 2 and "API definition not found" in gone.stderr
 
 
 def test_engine_runs_scripts_and_survives_failing_ones(stack, engine, sessions, tmp_path, unique):
