@@ -26,7 +26,7 @@ from dataflow.types import ChainInfo, Execution
 from storage.models.exec_log import ExecLog
 from storage.storable import unescape
 from tests.integration.detections import AppliedRules
-from tests.integration.harness import EngineProcess, StackEnv
+from tests.integration.harness import SEALER, EngineProcess, StackEnv
 
 pytestmark = pytest.mark.integration
 
@@ -79,7 +79,7 @@ def test_an_execution_that_always_fails_is_quarantined_and_the_batch_goes_on(sta
     dead_letters = f"{stack.prefix}.actions.deadletter"
     producer = ReliableProducer([stack.brokers])
     pipeline = ActionPipeline(sessions, ActionRegistry({"webhook": webhook}), lambda: producer, lambda: rules,
-                              PipelineConfig(dead_letters, 2, 10.0))
+                              PipelineConfig(dead_letters, 2, 10.0, SEALER))
 
     def execution(event_id: str) -> Execution:
         key = f"{rule_id}:{event_id}"
