@@ -23,6 +23,7 @@ from cepflow.settings import Settings
 from dataflow.rule_cache import StoredRule, build_rule_set
 from dataflow.types import Execution
 from dataflow.watermark import WatermarkClock
+from tests.cepflow.test_flow_memory import CountingPipeline
 
 FIXTURE = Path(__file__).parent.parent / "fixtures" / "recovery_v1"
 T0 = 1_700_000_000_000
@@ -35,23 +36,12 @@ SPEC = {
 }
 
 
-class Recorder:
-    """Stands in for the action pipeline: keeps what the flow sends to the sink."""
-
-    def __init__(self) -> None:
-        self.executions: list[Execution] = []
-
-    def run_batch(self, executions: list[Execution]) -> list[dict]:
-        self.executions.extend(executions)
-        return []
-
-
 def _run(recovery: Path, offsets: tuple[int, ...] = (0, 1, -1, 2)) -> list[Execution]:
     """Events by offset through the real flow; -1 is an EOF (the run stops, the next resumes after it)."""
     settings = Settings(kafka_brokers="127.0.0.1:9")  # never contacted
     topic = settings.events_topics[0]
     rules = build_rule_set([StoredRule("rule-recovery-identity", SPEC["name"], 1, True, SPEC)])
-    recorder = Recorder()
+    recorder = CountingPipeline()  # keeps what the flow sends to the sink
     fake = SimpleNamespace(rules=SimpleNamespace(current=lambda: rules), clock=WatermarkClock(now=None),
                            pipeline=recorder)
 
