@@ -89,7 +89,7 @@ def test_an_execution_that_always_fails_is_quarantined_and_the_batch_goes_on(sta
                          chain=ChainInfo(key, 0, (rule_id,)))
 
     rows = pipeline.run_batch([execution("a"), execution("poison"), execution("b")])
-    assert sorted((r["references"]["event_id"], r["status"], r["reason"]) for r in rows) == [
+    assert sorted((r.references["event_id"], r.status, r.reason) for r in rows) == [
         ("a", "success", None), ("b", "success", None), ("poison", "fail", "quarantined")]
     assert tries == {"a": 1, "poison": ATTEMPTS, "b": 1}
     with sessions() as session:
