@@ -101,6 +101,7 @@ class OutboxRelay:
         self._producer = producer
         self._period_s = period_s
         self._wake = threading.Event()
+        self._closed = threading.Event()
         self._started = threading.Lock()
         self.thread = threading.Thread(target=self._run, name="cepflow-outbox-relay", daemon=True)
 
@@ -114,10 +115,19 @@ class OutboxRelay:
         """New rows were committed: relay them now rather than at the next period."""
         self._wake.set()
 
+    def close(self, timeout_s: float = 10.0) -> None:
+        """Stop relaying (after the batch in flight): an API server or a test that is done must not
+        go on taking rows that another process's relay is responsible for.
+        """
+        self._closed.set()
+        self._wake.set()
+        if self.thread.is_alive():
+            self.thread.join(timeout_s)
+
     def _run(self) -> None:
         database, kafka = watch("postgresql"), watch("kafka")
         purged = 0.0
-        while True:
+        while not self._closed.is_set():
             self._wake.clear()
             try:
                 database.call(lambda: relay(self._sessions, self._producer(), kafka.failed), is_outage)

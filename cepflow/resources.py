@@ -103,6 +103,19 @@ class Resources:
             committed=relay.wake,
         )
 
+    def close(self) -> None:
+        """Stop what was started, in dependency order: the refresh threads and the relay first (they
+        use the pool), then the producer's queue, then the pool. Resources never built are skipped.
+        """
+        built = self.__dict__
+        for name in ("rules", "silences", "relay", "script_runner"):
+            if name in built:
+                built[name].close()
+        if "producer" in built:
+            self.producer.flush()
+        if "sessions" in built:
+            self.sessions.kw["bind"].dispose()
+
 
 _lock = threading.Lock()
 _resources: Resources | None = None

@@ -55,17 +55,6 @@ class Api:
         return self.call("DELETE", path, as_, **kw)
 
 
-def close_resources(resources: Resources) -> None:
-    """Stop what the resources started: refresh threads, the producer's queue, the pool."""
-    for name in ("rules", "silences"):
-        if name in resources.__dict__:
-            getattr(resources, name).close()
-    if "producer" in resources.__dict__:
-        resources.producer.flush()
-    if "sessions" in resources.__dict__:
-        resources.sessions.kw["bind"].dispose()
-
-
 @pytest.fixture()
 def unique() -> str:
     return uuid.uuid4().hex[:8]
@@ -93,7 +82,7 @@ def api(stack: StackEnv, unique: str) -> Iterator[Api]:  # noqa: F811 - the impo
     _drop_silences(resources)
     with unit_of_work(resources.sessions) as session:
         session.execute(delete(ApiToken).where(ApiToken.name.in_(list(names.values()))))
-    close_resources(resources)
+    resources.close()
 
 
 @pytest.fixture()

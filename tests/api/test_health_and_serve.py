@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 
 from cepflow.api import create_app
 from cepflow.resources import Resources
-from tests.api.conftest import Api, close_resources
+from tests.api.conftest import Api
 from tests.integration.harness import ROOT, StackEnv, free_port, wait_until
 
 pytestmark = pytest.mark.integration
@@ -31,7 +31,7 @@ def test_not_ready_when_the_database_cannot_be_reached(stack: StackEnv):
             assert answer.status_code == 503 and answer.json()["reason"].startswith("database: ")
             assert "cepflow" not in answer.text  # no connection string or password leaks
     finally:
-        close_resources(resources)
+        resources.close()
 
 
 def test_an_unexpected_error_is_a_500_in_the_same_shape(api: Api):
@@ -58,7 +58,7 @@ def test_a_console_is_mounted_at_ui(stack: StackEnv):
         with TestClient(app) as client:
             assert client.get("/ui/").text == "console"
     finally:
-        close_resources(resources)
+        resources.close()
 
 
 def test_cepflow_serve_answers_health_and_docs(stack: StackEnv):
@@ -101,4 +101,4 @@ def test_bodies_over_the_limit_are_refused_declared_or_streamed(stack: StackEnv)
             small = client.post("/rules/x/trigger", json={"payload": {}})
             assert small.status_code == 401  # under the limit: on to the token check
     finally:
-        close_resources(resources)
+        resources.close()

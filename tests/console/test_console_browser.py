@@ -31,7 +31,6 @@ from cepflow.receiver import Receiver
 from cepflow.resources import Resources
 from storage.repositories.tokens import TokenRepository
 from storage.uow import unit_of_work
-from tests.api.conftest import close_resources
 from tests.integration.conftest import database, kafka, sessions, stack  # noqa: F401 - fixtures
 from tests.integration.harness import StackEnv
 
@@ -65,7 +64,7 @@ def server(stack: StackEnv) -> Iterator[tuple[str, str]]:  # noqa: F811 - the im
     yield f"http://127.0.0.1:{port}", token
     server.should_exit = True
     thread.join(10)
-    close_resources(resources)
+    resources.close()
 
 
 @pytest.fixture()

@@ -29,11 +29,11 @@ COLD = {"host": "web-1", "value": 10}
 
 
 def _reset_process_resources() -> None:
-    """Forget this process's settings and resources, closing the database pool they opened."""
+    """Forget this process's settings and resources, closing what they started (relay, pool)."""
     get_settings.cache_clear()
     old, process_resources._resources = process_resources._resources, None
-    if old is not None and "sessions" in old.__dict__:
-        old.sessions.kw["bind"].dispose()
+    if old is not None:
+        old.close()
 
 
 @pytest.fixture()

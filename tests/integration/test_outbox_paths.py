@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import orjson
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from cepflow.api.app import create_app
+from cepflow.resources import Resources
 from storage.models import OutboxMessage
 from tests.integration.cli import cepflow
 from tests.integration.detections import AppliedRules
@@ -30,3 +33,21 @@ def test_a_manual_trigger_relays_its_chain_event(stack: StackEnv, sessions, uniq
     with sessions() as session:
         stored = session.scalars(select(OutboxMessage).where(OutboxMessage.value == message.value())).one()
     assert stored.sent_at is not None and stored.topic == stack.settings().chain_topic
+
+
+def test_closed_resources_leave_no_relay_taking_rows(stack: StackEnv) -> None:
+    """A process done with its resources (a test, a stopped API server) stops its relay thread:
+    one left running would take the rows another process's relay is responsible for."""
+    resources = Resources(stack.settings())
+    relay = resources.relay
+    assert relay.thread.is_alive()
+    resources.close()
+    assert not relay.thread.is_alive()
+
+
+def test_an_api_server_closes_the_resources_it_built(stack: StackEnv) -> None:
+    app = create_app(stack.settings())
+    with TestClient(app):
+        relay = app.state.resources.relay
+        assert relay.thread.is_alive()
+    assert not relay.thread.is_alive()
