@@ -1,8 +1,9 @@
 """The offline test runner (RULES.md §9): `cepflow rules test RULE_FILES... --events EVENTS.jsonl`.
 
-It drives the engine's own evaluation code — `RuleIndex`, `is_late`, `evaluate_stateless`,
-`GroupLogic`, `WatermarkClock` (without a wall clock), `plan_chain` and the action templates for
-chain payloads — over a JSON Lines file, with no Kafka, no database and no side effects, and
+It drives the engine's own routing and evaluation code — the live router's `route_event`
+(`RuleIndex`, `is_late`, `evaluate_stateless`, group keys), `GroupLogic`, `WatermarkClock`
+(without a wall clock), `plan_chain` and the action templates for chain payloads — over a JSON
+Lines file, with no Kafka, no database and no side effects, and
 prints one JSON object per would-be execution, in event-time order (ties in processing order):
 
     {"rule": "web-cpu-hot", "group": {"host": "web-1"}, "at": 1700000300000, "status": "fired",
@@ -46,7 +47,9 @@ from dataflow import keys
 from dataflow.chain import DEFAULT_MAX_CHAIN_DEPTH, plan_chain
 from dataflow.eventtime import parse_event_time
 from dataflow.index import RuleIndex
-from dataflow.runtime import CompiledRule, GroupLogic, evaluate_stateless, is_late
+from dataflow.routing import LateHandler, Routed, route_event
+from dataflow.rule_cache import RuleSet
+from dataflow.runtime import CompiledRule, GroupLogic
 from dataflow.types import Event, Execution, SkipReason
 from dataflow.watermark import WatermarkClock
 from rules.model import RuleSpec, TriggerRuleAction
@@ -55,7 +58,7 @@ DEFAULT_TOPIC = "events"
 CHAIN_TOPIC = "chain"
 OFFLINE_VERSION = 1
 
-LateHandler = Callable[[CompiledRule, Event, int], None]
+ROUTER = "offline"
 WarningHandler = Callable[[str], None]
 
 
@@ -151,11 +154,13 @@ class _OfflineRun:
             if spec.active:
                 compiled.append(CompiledRule.build(rule_id, OFFLINE_VERSION, spec))
         self.index = RuleIndex(compiled)
+        self.rules = RuleSet(self.index)
         self.clock = WatermarkClock(now=None)
+        self.reading = self.clock.reading(DEFAULT_TOPIC, 0)  # one input: one partition, always read
         self.final_watermark: int | None = None
-        self.groups: dict[tuple[str, str], GroupLogic] = {}
-        self.scheduled: dict[tuple[str, str], int] = {}
-        self.timers: list[tuple[int, int, tuple[str, str]]] = []
+        self.groups: dict[str, GroupLogic] = {}  # by the live state key (rule, version, group)
+        self.scheduled: dict[str, int] = {}
+        self.timers: list[tuple[int, int, str]] = []
         self.chain_queue: deque[Event] = deque()
         self.lines: list[tuple[int, int, dict[str, Any]]] = []
         self.seq = 0
@@ -167,7 +172,7 @@ class _OfflineRun:
             return self.final_watermark
         return self.clock.watermark(rule.lateness_ms)
 
-    def _schedule(self, key: tuple[str, str], logic: GroupLogic) -> None:
+    def _schedule(self, key: str, logic: GroupLogic) -> None:
         """Keep a live group's next deadline in the timer heap; forget an empty one (as live)."""
         if logic.is_empty():
             self.groups.pop(key, None)
@@ -220,35 +225,41 @@ class _OfflineRun:
     # --- events --------------------------------------------------------------------------------
 
     def feed(self, event: Event) -> None:
-        self.clock.observe(event.ts_ms)
+        self.reading.observe(event.ts_ms)  # timers due by this event's time fire before it is routed
         self._fire_timers()
         self._process(event)
         self._drain_chains()
 
     def _drain_chains(self) -> None:
         while self.chain_queue:
-            event = self.chain_queue.popleft()
-            self.clock.observe(event.ts_ms)
-            self._process(event)
+            self._process(self.chain_queue.popleft())
 
     def _process(self, event: Event) -> None:
-        for rule in self.index.candidates(event):
-            watermark = self.watermark(rule)
-            if is_late(rule, event, watermark):
-                if self.on_late is not None:
-                    self.on_late(rule, event, watermark)
-                continue
-            if rule.stateless:
-                execution = evaluate_stateless(rule, event)
-                self._emit_all(rule, [execution] if execution is not None else [])
-                continue
-            if not rule.needs_group(event):
-                continue
-            key = (rule.id, rule.group_key(rule.group_of(event.body)))
-            logic = self.groups.get(key) or GroupLogic(rule)
-            executions = logic.on_event(event, watermark)
-            self._schedule(key, logic)
-            self._emit_all(rule, executions)
+        """Route `event` with the live router, then apply what it routed, here rather than in Kafka
+        and Bytewax steps: a stateful group's events are applied at this run's watermark.
+        """
+        routed: list[Routed] = []
+        route_event(event, self.rules, self.reading, ROUTER, self._late, routed)
+        for item in routed:
+            if item[0] == "exec":
+                execution = item[1]
+                self._emit_all(self._rule(execution.rule_id), [execution])
+            elif item[0] == "key":
+                key, keyed = item[1]
+                rule = self._rule(keyed.rule_id)
+                logic = self.groups.get(key) or GroupLogic(rule)
+                executions = logic.on_event(keyed.event, self.watermark(rule))
+                self._schedule(key, logic)
+                self._emit_all(rule, executions)
+
+    def _rule(self, rule_id: str) -> CompiledRule:
+        rule = self.index.get(rule_id)
+        assert rule is not None, rule_id  # the router only routes to indexed rules
+        return rule
+
+    def _late(self, rule: CompiledRule, event: Event, watermark: int) -> None:
+        if self.on_late is not None:
+            self.on_late(rule, event, watermark)
 
     # --- output --------------------------------------------------------------------------------
 

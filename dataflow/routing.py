@@ -78,9 +78,17 @@ def _late_message(topic: str, rule: CompiledRule, event: Event, watermark: int) 
     return OutMessage(topic, orjson.dumps(record), key=event.id.encode())
 
 
-def route_event(event: Event, rules: RuleSet, reading: PartitionReading, router: str, topics: Topics,
+LateHandler = Callable[[CompiledRule, Event, int], None]
+"""Told of an event too late for a rule, with the watermark it was judged by."""
+
+
+def route_event(event: Event, rules: RuleSet, reading: PartitionReading, router: str, late: LateHandler,
                 out: list[Routed]) -> None:
-    """Append everything one parsed event leads to to `out`; `reading` is its partition's poll."""
+    """Append everything one parsed event leads to to `out`; `reading` is its partition's poll.
+
+    The engine and the offline runner (`dataflow/offline.py`) both route with this function; only
+    what they do with a late event (`late`) and with the routed items differs.
+    """
     reading.observe(event.ts_ms)
     candidates = rules.index.candidates(event)
     if not candidates:  # most events: no rule can match
@@ -90,7 +98,7 @@ def route_event(event: Event, rules: RuleSet, reading: PartitionReading, router:
         watermark = progress - rule.lateness_ms
         if is_late(rule, event, watermark):
             LATE_EVENTS.labels(rule.name).inc()
-            out.append(("out", _late_message(topics.late, rule, event, watermark)))
+            late(rule, event, watermark)
         elif rule.stateless:
             execution = evaluate_stateless(rule, event)
             if execution is not None:
@@ -138,6 +146,10 @@ def make_router(
         latest_ms = int(wall_clock() * 1000) + limits.max_future_ms  # one clock read per poll, not per event
         if not batch:
             return out
+
+        def late(rule: CompiledRule, event: Event, watermark: int) -> None:
+            out.append(("out", _late_message(topics.late, rule, event, watermark)))
+
         first = batch[0]  # a poll is of one partition (kafka_in.py)
         reading = watermark_clock.reading(first.topic() or "", first.partition() or 0)
         with watermark_clock.busy():
@@ -149,7 +161,7 @@ def make_router(
                 if isinstance(parsed, DeadLetter):  # a dead letter moves no watermark
                     out.append(_dead(parsed, topics.dead_letter))
                 else:
-                    route_event(parsed, current, reading, watermark_clock.id, topics, out)
+                    route_event(parsed, current, reading, watermark_clock.id, late, out)
         return out
 
     return route_batch

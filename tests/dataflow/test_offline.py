@@ -281,3 +281,20 @@ def test_run_offline_is_deterministic_and_has_no_side_effects() -> None:
     first = list(run_offline(specs, events))
     assert first == list(run_offline(specs, events))
     assert [x["status"] for x in first[:6]] == ["fired"] * 3 + ["skipped"] * 3
+
+
+def test_events_go_through_the_live_router(tmp_path: Path, monkeypatch) -> None:
+    """Issue 10: the offline runner routes with the engine's `route_event`, not a copy of it."""
+    import dataflow.offline as offline
+    from dataflow import routing
+
+    routed: list[str] = []
+
+    def spy(event, *args: Any) -> None:
+        routed.append(event.id)
+        routing.route_event(event, *args)
+
+    monkeypatch.setattr(offline, "route_event", spy)
+    code, lines, _ = run(tmp_path, CPU, [cpu(0, "web-1", 95), cpu(1, "db-1", 95), cpu(2, "web-1", 10)])
+    assert code == 0 and lines == []
+    assert len(routed) == 3
