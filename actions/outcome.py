@@ -8,11 +8,6 @@ from typing import Any
 from dataflow.kafka_out import OutMessage
 from dataflow.types import SkipReason
 
-# Summary key by which an executor asks the retry stage to wait at least this many seconds
-# before the next attempt (an HTTP `Retry-After`).
-RETRY_AFTER_KEY = "retry_after_s"
-
-
 @dataclass(frozen=True)
 class ChainSkip:
     """A `trigger_rule` hop refused for depth or cycle: logged as the target's skipped execution."""
@@ -32,6 +27,8 @@ class ActionOutcome:
     `attempts` and `duration_ms` are those of one attempt until the retry stage sets the totals.
     `messages` are for Kafka (chain events): the pipeline commits them to the outbox with the
     execution's row — an executor never sends to Kafka itself (docs/ARCHITECTURE.md, outbox).
+    `retry_after_s`: the target asked for at least this wait before the next attempt (an HTTP
+    `Retry-After`); the retry stage honours it, and the log keeps it.
     """
 
     ok: bool
@@ -43,6 +40,7 @@ class ActionOutcome:
     duration_ms: float = 0.0
     chain_skip: ChainSkip | None = None
     messages: tuple[OutMessage, ...] = ()
+    retry_after_s: float | None = None
 
 
 def action_summary(action_type: str, outcome: ActionOutcome) -> dict[str, Any]:
@@ -51,4 +49,6 @@ def action_summary(action_type: str, outcome: ActionOutcome) -> dict[str, Any]:
                "attempts": outcome.attempts, "error": outcome.error, **outcome.summary}
     if outcome.chain_skip is not None:
         summary["skipped"] = outcome.chain_skip.reason
+    if outcome.retry_after_s is not None:
+        summary["retry_after_s"] = outcome.retry_after_s
     return summary

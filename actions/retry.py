@@ -3,7 +3,7 @@
 Executors make one attempt and say whether a failure is retryable; this stage repeats it with
 exponential backoff and full jitter — sleep a random time in [0, min(max_backoff,
 backoff * 2**(n-1))] after attempt n — so that many failing actions do not retry in lockstep.
-A `Retry-After` the target sent (summary key `RETRY_AFTER_KEY`) is honoured, capped at
+A `Retry-After` the target sent (`ActionOutcome.retry_after_s`) is honoured, capped at
 `max_backoff`. It gives up before a sleep that would end past the deadline: the action sink
 must never hold the dataflow longer than its budget; what failed goes to the dead-letter topic.
 """
@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 
-from actions.outcome import RETRY_AFTER_KEY, ActionOutcome
+from actions.outcome import ActionOutcome
 from rules.model import RetrySpec
 
 log = logging.getLogger(__name__)
@@ -54,7 +54,7 @@ def run_with_retry(
         outcome = attempt(number)
         if outcome.ok or not outcome.retryable or number >= policy.max_attempts:
             break
-        delay = backoff_s(policy, number, rng, outcome.summary.get(RETRY_AFTER_KEY))
+        delay = backoff_s(policy, number, rng, outcome.retry_after_s)
         if deadline_s is not None and clock() + delay > deadline_s:
             log.info("giving up after attempt %d: the next one would pass the deadline", number)
             break

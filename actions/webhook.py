@@ -27,7 +27,7 @@ from urllib.parse import urlencode
 import orjson
 import urllib3
 
-from actions.outcome import RETRY_AFTER_KEY, ActionOutcome
+from actions.outcome import ActionOutcome
 from actions.pinned_http import DeadlineExceeded, HttpReply, PinnedHttp
 from actions.signing import secret_key, sign
 from actions.ssrf import ResolutionTimedOut, TargetGuard, TargetRefused
@@ -221,12 +221,12 @@ def _classify(reply: HttpReply, request: dict[str, Any]) -> ActionOutcome:
     if 200 <= status < 300:
         return ActionOutcome(ok=True, retryable=False, status_code=status, summary=summary)
     retryable = status == 429 or status >= 500
-    if retryable and (delay := retry_after_s(reply.headers.get("retry-after"))) is not None:
-        summary[RETRY_AFTER_KEY] = delay
+    delay = retry_after_s(reply.headers.get("retry-after")) if retryable else None
     error = f"HTTP {status}"
     if 300 <= status < 400:
         error += f" redirect to {redact_url(reply.headers.get('location', '?'))} (redirects are not followed)"
-    return ActionOutcome(ok=False, retryable=retryable, status_code=status, error=error, summary=summary)
+    return ActionOutcome(ok=False, retryable=retryable, status_code=status, error=error, summary=summary,
+                         retry_after_s=delay)
 
 
 def _finish(outcome: ActionOutcome, started: float) -> ActionOutcome:

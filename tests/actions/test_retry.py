@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from actions.outcome import RETRY_AFTER_KEY, ActionOutcome
+from actions.outcome import ActionOutcome
 from actions.retry import run_with_retry
 from actions.ssrf import TargetGuard
 from actions.webhook import WebhookExecutor
@@ -112,8 +112,8 @@ def test_full_jitter_stays_within_the_exponential_bound():
 
 def test_retry_after_is_honoured_and_capped():
     time = FakeTime()
-    asked = ActionOutcome(ok=False, retryable=True, status_code=429, summary={RETRY_AFTER_KEY: 3.0})
-    greedy = ActionOutcome(ok=False, retryable=True, status_code=503, summary={RETRY_AFTER_KEY: 3600.0})
+    asked = ActionOutcome(ok=False, retryable=True, status_code=429, retry_after_s=3.0)
+    greedy = ActionOutcome(ok=False, retryable=True, status_code=503, retry_after_s=3600.0)
     ok = ActionOutcome(ok=True, retryable=False, status_code=200)
     outcome = run_with_retry(
         Scripted(asked, greedy, ok), POLICY, sleep=time.sleep, clock=time.clock, rng=random.Random(1)

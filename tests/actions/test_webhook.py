@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from actions.outcome import RETRY_AFTER_KEY
+from actions.outcome import action_summary
 from actions.signing import sign, verify
 from actions.ssrf import TargetGuard
 from actions.webhook import WebhookExecutor
@@ -140,7 +140,8 @@ def test_status_classification(receiver, executor, status, ok, retryable):
 def test_retry_after_is_reported_for_the_retry_stage(receiver, executor):
     receiver.always("/hook", Reply(429, {"retry-after": "7"}))
     outcome = executor.attempt(action(receiver.url()), "key", 1700000000)
-    assert outcome.retryable and outcome.summary[RETRY_AFTER_KEY] == 7.0
+    assert outcome.retryable and outcome.retry_after_s == 7.0
+    assert action_summary("webhook", outcome)["retry_after_s"] == 7.0  # and the log keeps it
 
 
 def test_long_responses_are_cut_in_the_summary(receiver, executor):
