@@ -8,6 +8,7 @@ from typing import Any
 from dataflow.kafka_out import OutMessage
 from dataflow.types import SkipReason
 
+
 @dataclass(frozen=True)
 class ChainSkip:
     """A `trigger_rule` hop refused for depth or cycle: logged as the target's skipped execution."""
