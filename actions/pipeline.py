@@ -239,16 +239,24 @@ class ActionPipeline:
 
     def _settle(self, execution: Execution, actions: Sequence[Any] | None, *, by: str,
                 deadline: float) -> list[ExecLogRecord]:
-        """`execute`, waiting out database outages; quarantined after `ATTEMPTS` other failures."""
+        """`execute`, waiting out database outages; quarantined after `ATTEMPTS` other failures.
+
+        Time spent waiting for the database does not count against the actions' `deadline`: an
+        execution retried after an outage gets the time it had left when the first try began.
+        """
+        first = time.monotonic()
+
+        def attempt() -> list[ExecLogRecord]:
+            return self.execute(execution, actions, by=by, deadline=deadline + (time.monotonic() - first))
+
         error: Exception | None = None
-        for attempt in range(1, ATTEMPTS + 1):
+        for attempt_number in range(1, ATTEMPTS + 1):
             try:
-                return self._database.call(
-                    lambda: self.execute(execution, actions, by=by, deadline=deadline), is_outage)
+                return self._database.call(attempt, is_outage)
             except Exception as exc:
                 error = exc
                 log.warning("execution %r failed (attempt %d of %d): %s: %s", execution.idempotency_key,
-                            attempt, ATTEMPTS, type(exc).__name__, exc)
+                            attempt_number, ATTEMPTS, type(exc).__name__, exc)
         assert error is not None
         return self._quarantine(execution, by, error)
 
