@@ -219,7 +219,7 @@ class ActionPipeline:
             if execution.idempotency_key not in seen:
                 seen.add(execution.idempotency_key)
                 by_group.setdefault(execution_lock_key(execution), []).append(execution)
-        deadline = time.monotonic() + self._config.deadline_s
+        deadline, down_mark = time.monotonic() + self._config.deadline_s, self._database.down_s()
         rules = self._rules()
 
         def run_group(group: list[Execution]) -> list[ExecLogRecord]:
@@ -227,7 +227,7 @@ class ActionPipeline:
                 row
                 for execution in group
                 for row in self._settle(execution, rule_actions(rules, execution),
-                                        by=executed_by(execution, rules), deadline=deadline)
+                                        by=executed_by(execution, rules), deadline=deadline, down_mark=down_mark)
             ]
 
         rows = list(self._pool.map(run_group, by_group.values()))
@@ -238,16 +238,17 @@ class ActionPipeline:
         return [row for group in rows for row in group]
 
     def _settle(self, execution: Execution, actions: Sequence[Any] | None, *, by: str,
-                deadline: float) -> list[ExecLogRecord]:
+                deadline: float, down_mark: float) -> list[ExecLogRecord]:
         """`execute`, waiting out database outages; quarantined after `ATTEMPTS` other failures.
 
-        Time spent waiting for the database does not count against the actions' `deadline`: an
-        execution retried after an outage gets the time it had left when the first try began.
+        Time the database was down since the batch began (`down_mark`, a `down_s()` reading) does
+        not count against the actions' `deadline`: after an outage, the batch's executions get the
+        time they had left.
         """
-        first = time.monotonic()
 
         def attempt() -> list[ExecLogRecord]:
-            return self.execute(execution, actions, by=by, deadline=deadline + (time.monotonic() - first))
+            moved = deadline + (self._database.down_s() - down_mark)
+            return self.execute(execution, actions, by=by, deadline=moved)
 
         error: Exception | None = None
         for attempt_number in range(1, ATTEMPTS + 1):

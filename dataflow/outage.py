@@ -38,6 +38,7 @@ class DependencyWatch:
         self._sleep = sleep
         self._lock = threading.Lock()
         self._down_since: float | None = None
+        self._down_before = 0.0  # seconds down in the outages that ended
         self._last_log = 0.0
         self._tries = 0
         DEPENDENCY_UP.labels(dependency).set(1)
@@ -45,6 +46,15 @@ class DependencyWatch:
     @property
     def down(self) -> bool:
         return self._down_since is not None
+
+    def down_s(self) -> float:
+        """Seconds this dependency has been down in this process so far (outages overlap for no
+        one: every thread waiting out one outage adds its duration once). A difference of two
+        readings is the outage time between them.
+        """
+        with self._lock:
+            since = self._down_since
+            return self._down_before + (0.0 if since is None else time.monotonic() - since)
 
     def failed(self, reason: str) -> None:
         """The dependency did not answer: record it, then sleep before the caller tries again."""
@@ -69,7 +79,9 @@ class DependencyWatch:
         with self._lock:
             if self._down_since is None:
                 return
-            log.warning("%s is back after %.1f s", self.dependency, time.monotonic() - self._down_since)
+            lasted = time.monotonic() - self._down_since
+            log.warning("%s is back after %.1f s", self.dependency, lasted)
+            self._down_before += lasted
             self._down_since = None
         DEPENDENCY_UP.labels(self.dependency).set(1)
 

@@ -3,6 +3,8 @@ other errors are not retried; the gauge shows down and up."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from prometheus_client import REGISTRY
 
@@ -58,3 +60,17 @@ def test_an_error_that_is_not_an_outage_is_raised_at_once() -> None:
     with pytest.raises(ValueError, match="bad row"):
         watch.call(work, lambda exc: isinstance(exc, Down))
     assert waits == []
+
+
+def test_down_time_adds_up_outages_once_whatever_the_threads() -> None:
+    watch = DependencyWatch("test-down-s", sleep=lambda _: None)
+    assert watch.down_s() == 0.0
+    watch.failed("refused")
+    watch.failed("refused")  # a second thread (or try) in the same outage
+    time.sleep(0.2)
+    during = watch.down_s()
+    watch.ok()
+    after = watch.down_s()
+    time.sleep(0.1)
+    assert 0.2 <= during <= after < 0.5
+    assert watch.down_s() == after  # up: the total no longer grows
