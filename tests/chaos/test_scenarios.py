@@ -33,22 +33,7 @@ def shared_stack(kafka: str, database: str, monkeypatch: pytest.MonkeyPatch) -> 
     return database.rsplit("/", 1)[1] + "_chaos"
 
 
-FAILING_TODAY = {
-    # Measured on this branch (README, "Chaos suite"); remove a mark once its scenario passes.
-    "sigkill": "backlog read after a restart is judged late: events dropped (issue 12)",
-    "kafka": "outage counted as idle time: events buffered during it are late; engine exits (issue 12)",
-    "postgres": "the engine exits on the first failed write (issue 12, item 4)",
-    "cluster": "the surviving process exits when its peer dies; back only by the supervisor",
-}
-
-
-def _param(name: str) -> object:
-    if name in FAILING_TODAY:
-        return pytest.param(name, marks=pytest.mark.xfail(reason=FAILING_TODAY[name], strict=False))
-    return name
-
-
-@pytest.mark.parametrize("name", [_param(name) for name in SCALE])
+@pytest.mark.parametrize("name", list(SCALE))
 def test_scenario_history_is_clean(name: str, shared_stack: str) -> None:
     if name in SLOW and not os.environ.get("CEPFLOW_CHAOS"):
         pytest.skip("private broker/database outage: CEPFLOW_CHAOS=1 or make chaos")
