@@ -200,7 +200,11 @@ class Engine:
                         events_partitions=PARTITIONS)
 
     def start(self) -> Engine:
-        """`cepflow run` per process (topics ensured, recovery as deployed: -s 2 -b 10)."""
+        """`cepflow run --no-restart` per process (topics ensured, recovery as deployed: -s 2 -b 10).
+
+        Without the supervisor: the process measured (RSS, CPU, py-spy) is the engine itself, and an
+        engine that crashes fails the figure instead of being restarted under it.
+        """
         ensure_topics([BROKERS], self.settings().topic_plan())
         recovery = self.workdir / "recovery"
         recovery.mkdir()
@@ -208,7 +212,7 @@ class Engine:
                        check=True, cwd=ROOT)
         addresses = ";".join(f"127.0.0.1:{free_port()}" for _ in range(self.processes))
         for index in range(self.processes):
-            args = [sys.executable, "-m", "cepflow", "run", "--recovery-dir", str(recovery)]
+            args = [sys.executable, "-m", "cepflow", "run", "--no-restart", "--recovery-dir", str(recovery)]
             if self.processes > 1:
                 args += ["-i", str(index), "-a", addresses]
             env = {**os.environ, **self._env, "BYTEWAX_DATAFLOW_API_ENABLED": "true",

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from bytewax.operators import StatefulBatchLogic
 
-from dataflow.metrics import ACTIVE_GROUPS, count_executions
+from dataflow.metrics import active_groups, count_executions
 from dataflow.routing import KeyedEvent
 from dataflow.rule_cache import RuleSet
 from dataflow.runtime import GroupLogic
@@ -72,7 +72,7 @@ class GroupStep(_Base):
 
     def _count(self, active: bool) -> None:
         assert self._logic is not None
-        gauge = ACTIVE_GROUPS.labels(self._logic.rule.name)
+        gauge = active_groups(self._logic.rule.name)
         if active:
             gauge.inc()
         else:
