@@ -15,7 +15,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +98,8 @@ class Drain:
     actions_by_kind: dict[str, int]
     startup_s: float
     cores: dict[str, float]
+    fires_in_input: dict[str, int] = field(default_factory=dict)
+    """Fires by kind at or before the input's last event time (drains compared with the baseline)."""
     """Average cores busy during the drain: `engines`, `broker`, `machine` (bench/cpu.py)."""
 
     @property
@@ -133,10 +135,16 @@ def _sentinels(receiver: Receiver, mark: int, engine: Engine, timeout: float, to
 
 
 def drain(db: BenchDatabase, receiver: Receiver, topic: str, count: int, processes: int = 1,
-          timeout: float = 600, profile: Path | None = None) -> Drain:
+          timeout: float = 600, profile: Path | None = None, settle_s: float = 0.5,
+          last_ts: int | None = None) -> Drain:
     """Figures 2-4: the engine (`processes` processes) drains `topic` (`count` events between
     sentinels) with the rules installed now; events/s between the first begin and last end.
     `profile`: sample the (first) engine process with py-spy into this file (collapsed stacks).
+    `settle_s`: how long fires may still come after the end (stateful rules fire once the
+    watermark passes the completing event: up to `allowed_lateness` plus `time.idle_after` after
+    the input stops); a drain whose fires are compared with the baseline's waits for all of them,
+    and counts those at or before `last_ts` (the input's last event time: the baseline's end) in
+    `fires_in_input`.
     """
     db.clear_log()
     mark = len(receiver.requests)
@@ -147,18 +155,21 @@ def drain(db: BenchDatabase, receiver: Receiver, topic: str, count: int, process
         spy = _spy(engine, profile) if profile else None  # once it runs the dataflow
         begin, end = _sentinels(receiver, mark, engine, timeout, topic)
         after = cpu.reading(proc.pid for proc in engine.procs)
-        time.sleep(0.5)  # actions of the last batches
-        fired = [r for r in _since(receiver, mark, "/fire") if r.received_at <= end + 0.5]
+        time.sleep(settle_s)  # actions of the last batches, and fires the watermark still holds
+        fired = [r for r in _since(receiver, mark, "/fire") if r.received_at <= end + settle_s]
         late = engine.metric("cepflow_late_events_total")
         rss = engine.status_kb("VmHWM") / 1024
         if spy is not None:
             spy.send_signal(signal.SIGINT)
             spy.wait(30)
     kinds = Counter(str(r.json.get("kind")) for r in fired if r.json)
+    in_input = Counter(str(r.json.get("kind")) for r in fired
+                       if r.json and last_ts is not None and int(r.json.get("at") or 0) <= last_ts)
     return Drain(events=count, processes=processes, seconds=end - begin, eps=count / (end - begin),
                  actions=len(fired), action_events=len({r.json["id"] for r in fired if r.json}),
                  late_events=late, peak_rss_mb=rss, actions_by_kind=dict(sorted(kinds.items())),
-                 startup_s=begin - launched, cores=cpu.cores_used(before, after, end - begin))
+                 startup_s=begin - launched, cores=cpu.cores_used(before, after, end - begin),
+                 fires_in_input=dict(sorted(in_input.items())))
 
 
 def _spy(engine: Engine, out: Path) -> subprocess.Popen[bytes]:

@@ -201,9 +201,11 @@ MAKERS: dict[str, Maker] = {
 
 def fire_action(endpoint: str, kind: str) -> dict[str, Any]:
     """The webhook of every mix rule: the receiver counts events that led to an action, by kind;
-    `sent` is the produce time that the events of the latency figure carry (empty otherwise).
+    `sent` is the produce time that the events of the latency figure carry (empty otherwise); `at`
+    the fire's event time (the baseline is compared on the fires within the input's time span).
     """
-    return {"endpoint": endpoint, "body": {"id": "{{ event.id }}", "kind": kind, "sent": "{{ event.sent }}"},
+    return {"endpoint": endpoint, "body": {"id": "{{ event.id }}", "kind": kind, "sent": "{{ event.sent }}",
+                                           "at": "{{ match.fired_at }}"},
             "timeout": "5s",
             "retry": {"max_attempts": 1}}
 

@@ -44,7 +44,7 @@ def test_every_figure_is_measured_and_reported(stack: None, tmp_path: Path, caps
 
     out = tmp_path / "latest.json"
     assert main(["--quick", "--scale", "0.002", "--rule-sets", "10,20,40", "--latency-seconds", "8",
-                 "--memory-keys", "2000", "--limit-runs", "1", "--repeats", "1", "--database", "cepflow_bench_smoke",
+                 "--memory-keys", "2000", "--limit-runs", "1", "--repeats", "1", "--fires-settle-s", "0.5", "--database", "cepflow_bench_smoke",
                  "--out", str(out)]) == 0
     results = orjson.loads(out.read_bytes())
     missing = [key for key in REQUIRED if results.get(key) is None]
