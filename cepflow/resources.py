@@ -50,7 +50,7 @@ class Resources:
 
     @cached_property
     def clock(self) -> WatermarkClock:
-        return WatermarkClock()
+        return WatermarkClock(derived_topics=frozenset({self.settings.chain_topic}))
 
     @cached_property
     def producer(self) -> ReliableProducer:

@@ -276,3 +276,26 @@ def test_a_partition_not_read_yet_holds_the_others_back() -> None:
     assert clock.watermark(0) == MIN_WATERMARK  # and no timer is due
     clock.reading("events", 0).observe(100_000)
     assert clock.progress_ms() == 100_000
+
+
+def test_a_derived_topic_never_holds_the_input_back() -> None:
+    """Chain events are made from input already read: a chain partition that lags, stops
+    speaking, or has unread messages must not hold back the watermark of the input partitions."""
+    now = FakeTime()
+    clock = WatermarkClock(now=now, derived_topics=frozenset({"chain"}))
+    clock.track("chain", 0)  # not caught up: an input partition would hold everything here
+    clock.reading("events", 0).observe(100_000)
+    chain = clock.reading("chain", 0)
+    chain.observe(60_000)  # the time of an old fire, read just now
+    now.t = 1.0
+    clock.reading("events", 0).observe(101_000)
+    assert clock.progress_ms() == 101_000
+    assert clock.watermark(5000) == 96_000
+
+
+def test_without_the_derived_topic_a_lagging_partition_holds_the_input_back() -> None:
+    now = FakeTime()
+    clock = WatermarkClock(now=now)
+    clock.reading("events", 0).observe(100_000)
+    clock.reading("chain", 0).observe(60_000)
+    assert clock.progress_ms() == 60_000  # what the engine did to stateful fires before
