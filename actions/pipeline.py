@@ -18,7 +18,6 @@ refuses even escaped, an action that raises — is quarantined: logged `fail` wi
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -202,7 +201,6 @@ class ActionPipeline:
         self._rules = rules
         self._config = config
         self._committed = committed
-        self._queued = threading.Event()  # set when a transaction committed outbox messages
         self._database = watch("postgresql")
         self._pool = ThreadPoolExecutor(config.concurrency, thread_name_prefix="cepflow-action")
 
@@ -231,14 +229,7 @@ class ActionPipeline:
             ]
 
         rows = list(self._pool.map(run_group, by_group.values()))
-        self._wake_relay()  # what a quarantine queued
         return [row for group in rows for row in group]
-
-    def _wake_relay(self) -> None:
-        """Committed outbox messages are relayed now, not at the relay's next period."""
-        if self._queued.is_set():
-            self._queued.clear()
-            self._committed()
 
     def _settle(self, execution: Execution, actions: Sequence[Any] | None, *, by: str,
                 deadline: float, down_mark: float) -> list[ExecLogRecord]:
@@ -282,7 +273,7 @@ class ActionPipeline:
         def write() -> None:
             with unit_of_work(self._sessions) as session:
                 record(session, [row], [message])
-            self._queued.set()
+            self._committed()  # the dead letter is relayed now, not at the relay's next period
 
         try:
             self._database.call(write, is_outage)
@@ -303,23 +294,25 @@ class ActionPipeline:
         session: Session | None = None,
     ) -> list[ExecLogRecord]:
         """Lock, act, record — in one transaction (the caller's, when `session` is given)."""
-        if session is not None:
-            return self._execute_in(session, execution, actions, by, deadline)
+        if session is not None:  # the caller commits, then relays (`actions.manual`)
+            return self._execute_in(session, execution, actions, by, deadline)[0]
         with unit_of_work(self._sessions) as own:
-            rows = self._execute_in(own, execution, actions, by, deadline)
+            rows, queued = self._execute_in(own, execution, actions, by, deadline)
         fault_point("committed")
-        self._wake_relay()  # a chain hop does not wait for the rest of the batch (bench: hop p50)
+        if queued:  # relayed now: a chain hop does not wait for the rest of the batch (bench: hop p50)
+            self._committed()
         return rows
 
     def _execute_in(
         self, session: Session, execution: Execution, actions: Sequence[Any] | None, by: str, deadline: float
-    ) -> list[ExecLogRecord]:
+    ) -> tuple[list[ExecLogRecord], bool]:
+        """(the rows recorded, whether outbox messages were recorded with them)."""
         started = time.monotonic()
         logs = ExecLogRepository(session)
         fired = execution.status == "fired"
         logged, locked = logs.claim(execution.idempotency_key, ("rule-group", execution_lock_key(execution)) if fired else None)
         if logged:  # a replay of an execution already done (after a crash): nothing to do
-            return []
+            return [], False
         fault_point("claimed")
         messages: list[OutMessage] = []
         if not fired:
@@ -336,9 +329,7 @@ class ActionPipeline:
             rows, messages = self._act(execution, actions, by, deadline, started)
         fault_point("acted")
         record(session, rows, messages)
-        if messages:
-            self._queued.set()
-        return rows
+        return rows, bool(messages)
 
     def _act(
         self, execution: Execution, actions: Sequence[Any], by: str, deadline: float, started: float
