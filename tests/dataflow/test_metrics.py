@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 from prometheus_client import REGISTRY
 
-from dataflow.group_step import UNKNOWN_PROGRESS_POLL, GroupStep
+from dataflow.group_step import NEAR_DEADLINE_MS, NEAR_POLL_MS, UNKNOWN_PROGRESS_POLL, GroupStep, wake_in_ms
 from dataflow.metrics import reason_class
 from dataflow.offline import parse_event_line
 from dataflow.routing import KeyedEvent, Topics, make_router
@@ -186,3 +186,21 @@ def test_the_state_of_an_old_version_of_a_change_rule_is_discarded_at_resume() -
     resumed = GroupStep(step.snapshot(), lambda: newer, lambda: clock)  # restarted after version 2
     assert resumed.notify_at() is not None and resumed.notify_at() <= datetime.now(UTC)  # wakes at once
     assert resumed.on_notify() == ([], True)  # and is discarded
+
+
+def test_a_key_wakes_before_its_deadline_and_then_polls_until_the_watermark_passes_it() -> None:
+    """The wall-clock estimate of a deadline is taken when the input may run late: a key that
+    trusted it would wake after the watermark had passed its deadline (bench: +60 ms)."""
+    assert wake_in_ms(10_000) == 10_000 - NEAR_DEADLINE_MS
+    assert wake_in_ms(NEAR_DEADLINE_MS) == NEAR_POLL_MS
+    assert wake_in_ms(2) == 2
+    assert wake_in_ms(-40) == 0  # due already
+    name = f"absent-{uuid.uuid4().hex[:6]}"
+    rules, clock = absence_rules(name), WatermarkClock(now=None, process_id="this process")
+    clock.observe(T0)
+    step = GroupStep(None, lambda: rules, lambda: clock)
+    step.on_batch([keyed(rules, name, T0, T0)])  # due at T0 + 10 s
+    clock.observe(T0 + 10_000 - 30)
+    wake = step.notify_at()
+    assert wake is not None and wake - datetime.now(UTC) <= timedelta(milliseconds=NEAR_POLL_MS)
+    assert step.on_notify() == ([], False)
