@@ -25,10 +25,10 @@ from actions.pipeline import execution_lock_key
 from actions.sink import ActionSink
 from cepflow.resources import Resources, get_resources
 from cepflow.settings import Settings, get_settings
-from dataflow.gc_policy import tune_for_latency
 from dataflow.group_step import GroupStep
 from dataflow.kafka_in import KafkaBatchSource
 from dataflow.kafka_out import OutMessage, TopicSink
+from dataflow.process_tuning import tune_for_latency
 from dataflow.routing import KeyedEvent, Routed, Topics, make_router
 from dataflow.sealing import Sealer
 from dataflow.serde import ChainCheck, Limits

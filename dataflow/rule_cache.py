@@ -21,9 +21,9 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy.orm import Session, sessionmaker
 
-from dataflow.gc_policy import freeze_long_lived
 from dataflow.index import RuleIndex
 from dataflow.periodic import Periodic
+from dataflow.process_tuning import freeze_long_lived
 from dataflow.runtime import CompiledRule
 from rules.model import RuleSpec
 from storage.repositories.rules import RuleRepository

@@ -1,18 +1,20 @@
-"""The engine's collector policy: long-lived objects frozen, larger young generation."""
+"""The engine's interpreter settings: long-lived objects frozen, larger young generation, a\nshorter GIL switch interval."""
 
 from __future__ import annotations
 
 import gc
+import sys
 
-from dataflow.gc_policy import THRESHOLDS, freeze_long_lived, tune_for_latency
+from dataflow.process_tuning import SWITCH_INTERVAL_S, THRESHOLDS, freeze_long_lived, tune_for_latency
 
 
 def test_tuning_sets_thresholds_and_freezes_what_exists() -> None:
-    before = gc.get_threshold()
+    before, switch = gc.get_threshold(), sys.getswitchinterval()
     try:
         gc.unfreeze()
         tune_for_latency()
         assert gc.get_threshold() == THRESHOLDS
+        assert sys.getswitchinterval() == SWITCH_INTERVAL_S < switch
         frozen = gc.get_freeze_count()
         assert frozen > 0
         kept = [[i] for i in range(1000)]  # new long-lived objects, e.g. a reloaded rule set
@@ -21,3 +23,4 @@ def test_tuning_sets_thresholds_and_freezes_what_exists() -> None:
     finally:
         gc.unfreeze()
         gc.set_threshold(*before)
+        sys.setswitchinterval(switch)
