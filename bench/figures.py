@@ -23,15 +23,15 @@ import orjson
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
 from bench import cpu
-from bench.stack import BROKERS, PARTITIONS, BenchDatabase, Engine, sentinel
+from bench.stack import BROKERS, PARTITIONS, BenchDatabase, Engine, ReceiverProcess, sentinel
 from bench.workload import EVENT_RATE, events
-from cepflow.receiver import ReceivedRequest, Receiver
+from cepflow.receiver import ReceivedRequest
 from storage.models import ExecLog
 
 SENTINELS = ("begin", "end")
 
 
-def sentinel_rules(receiver: Receiver) -> list[dict[str, Any]]:
+def sentinel_rules(receiver: ReceiverProcess) -> list[dict[str, Any]]:
     """One webhook per sentinel event; a year of allowed lateness, so a sentinel is never late."""
     return [{"name": f"bench-{kind}", "match": {"type": f"bench_{kind}"}, "time": {"allowed_lateness": "365d"},
              "action": {"endpoint": receiver.url(f"/{kind}"), "body": {"p": "{{ event.p }}"}}}
@@ -107,7 +107,7 @@ class Drain:
         return self.action_events / self.events
 
 
-def _since(receiver: Receiver, mark: int, path: str) -> list[ReceivedRequest]:
+def _since(receiver: ReceiverProcess, mark: int, path: str) -> list[ReceivedRequest]:
     return [r for r in receiver.requests[mark:] if r.path == path]
 
 
@@ -121,7 +121,7 @@ def _await(check: Callable[[], bool], engine: Engine, timeout: float, what: str)
         time.sleep(0.05)
 
 
-def _sentinels(receiver: Receiver, mark: int, engine: Engine, timeout: float, topic: str) -> tuple[float, float]:
+def _sentinels(receiver: ReceiverProcess, mark: int, engine: Engine, timeout: float, topic: str) -> tuple[float, float]:
     """(first begin, last end) webhook receipt times, once every partition's two have come.
 
     Actions of one sink batch run concurrently, so in a tiny run (begin and end sentinels in one
@@ -134,7 +134,7 @@ def _sentinels(receiver: Receiver, mark: int, engine: Engine, timeout: float, to
     return begin, max(end, begin + 0.001)
 
 
-def drain(db: BenchDatabase, receiver: Receiver, topic: str, count: int, processes: int = 1,
+def drain(db: BenchDatabase, receiver: ReceiverProcess, topic: str, count: int, processes: int = 1,
           timeout: float = 600, profile: Path | None = None, settle_s: float = 0.5,
           last_ts: int | None = None) -> Drain:
     """Figures 2-4: the engine (`processes` processes) drains `topic` (`count` events between
@@ -151,10 +151,10 @@ def drain(db: BenchDatabase, receiver: Receiver, topic: str, count: int, process
     launched = time.monotonic()
     with Engine(db.url, topic, processes) as engine:
         _await(lambda: bool(_since(receiver, mark, "/begin")), engine, timeout, "the first begin sentinel")
-        before = cpu.reading(proc.pid for proc in engine.procs)
+        before = cpu.reading(engine.pids())
         spy = _spy(engine, profile) if profile else None  # once it runs the dataflow
         begin, end = _sentinels(receiver, mark, engine, timeout, topic)
-        after = cpu.reading(proc.pid for proc in engine.procs)
+        after = cpu.reading(engine.pids())
         time.sleep(settle_s)  # actions of the last batches, and fires the watermark still holds
         fired = [r for r in _since(receiver, mark, "/fire") if r.received_at <= end + settle_s]
         late = engine.metric("cepflow_late_events_total")
@@ -188,7 +188,7 @@ def pct(values: Sequence[float], q: float) -> float | None:
     return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))]
 
 
-def latency_rules(receiver: Receiver, marker: str) -> list[dict[str, Any]]:
+def latency_rules(receiver: ReceiverProcess, marker: str) -> list[dict[str, Any]]:
     """bench-lat (webhook carrying the produce time and a version marker), a chain A -> B, and
     a rule running a trivial script API.
     """
@@ -213,7 +213,7 @@ CATCH_UP_S = 30.0
 TRIVIAL_SCRIPT = {"name": "bench-trivial", "source": "def main(params, input, context):\n    return {'ok': 1}\n"}
 
 
-def _ready(engine: Engine, receiver: Receiver, producer: Producer, topic: str, timeout: float = 120) -> None:
+def _ready(engine: Engine, receiver: ReceiverProcess, producer: Producer, topic: str, timeout: float = 120) -> None:
     """Until a `bench_begin` marker (time: now) comes back as a webhook: the engine reads."""
     mark = len(receiver.requests)
     deadline = time.monotonic() + timeout
@@ -248,7 +248,7 @@ class Steady:
     catch_up_s: float
 
 
-def steady(db: BenchDatabase, receiver: Receiver, topic: str, seconds: float, rate: int = EVENT_RATE,
+def steady(db: BenchDatabase, receiver: ReceiverProcess, topic: str, seconds: float, rate: int = EVENT_RATE,
            probe_every: int = 1250, side_every: int = 2500, reloads: int = 3, profile: Path | None = None) -> Steady:
     """Offer `rate` events/s for `seconds`, every event carrying its produce time (`sent`).
 
@@ -351,7 +351,7 @@ def _reload(probes: list[ReceivedRequest], marker: str, committed: float) -> dic
     return {"marker": marker, "reload_s": received - committed, "produced_after_commit_s": produced - committed}
 
 
-def memory_rule(receiver: Receiver) -> dict[str, Any]:
+def memory_rule(receiver: ReceiverProcess) -> dict[str, Any]:
     """A sliding count by host that never reaches 2 with one event per host: one active window per
     key until the end. The window is 1 h (not 1 min) so that no key expires while the rest load.
     """
@@ -385,7 +385,7 @@ class Memory:
         return (self.peak_rss_mb - self.baseline_rss_mb) * 2**20 / max(1, self.keys)
 
 
-def memory(db: BenchDatabase, receiver: Receiver, topic: str, keys: int, timeout: float = 600) -> Memory:
+def memory(db: BenchDatabase, receiver: ReceiverProcess, topic: str, keys: int, timeout: float = 600) -> Memory:
     """Figure 6: peak RSS (VmHWM) of one engine process holding `keys` distinct active groups.
     The baseline is its RSS when the first sentinel comes back (rules loaded, no state yet).
     """

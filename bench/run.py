@@ -25,9 +25,8 @@ import orjson
 from bench import baseline
 from bench import figures as fig
 from bench.report import machine, table, target_verdicts, versions
-from bench.stack import PARTITIONS, ROOT, BenchDatabase, delete_topics, log, make_topic, preload
+from bench.stack import PARTITIONS, ROOT, BenchDatabase, ReceiverProcess, delete_topics, log, make_topic, preload
 from bench.workload import ACTION_FRACTION, rules
-from cepflow.receiver import Receiver
 
 FULL: dict[str, Any] = {"throughput": 1_000_000, "per_rule_set": 300_000, "sizes": (10, 1000, 10_000), "latency_s": 60.0,
         "memory_keys": 250_000}
@@ -86,7 +85,7 @@ def _median_cores(readings: list[dict[str, float]]) -> dict[str, float]:
 class Bench:
     """One bench run: the database, the receiver, the topics it made, and what it measured."""
 
-    def __init__(self, args: argparse.Namespace, receiver: Receiver) -> None:
+    def __init__(self, args: argparse.Namespace, receiver: ReceiverProcess) -> None:
         self.args = args
         self.p = plan(args)
         self.receiver = receiver
@@ -326,7 +325,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.profile:
         args.profile.mkdir(parents=True, exist_ok=True)
-    with Receiver() as receiver:
+    with ReceiverProcess() as receiver:
         results = Bench(args, receiver).run()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY))

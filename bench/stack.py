@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Sequence
@@ -28,6 +29,7 @@ from confluent_kafka.admin import AdminClient
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
+from cepflow.receiver import ReceivedRequest
 from cepflow.settings import Settings
 from dataflow.kafka_admin import ensure_topics
 from rules.model import RuleSpec
@@ -254,16 +256,16 @@ class Engine:
         if not keep_logs:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
+    def pids(self) -> list[int]:
+        """Every engine process and every process they started (action processes, script runners)."""
+        return [pid for proc in self.procs for pid in _tree(proc.pid)]
+
     def status_kb(self, field: str) -> int:
-        """Largest `field` (VmHWM, VmRSS) of /proc/PID/status over the engine's processes, in KiB."""
-        found = 0
-        for proc in self.procs:
-            try:
-                lines = Path(f"/proc/{proc.pid}/status").read_text().splitlines()
-            except OSError:
-                continue
-            found = max(found, *(int(line.split()[1]) for line in lines if line.startswith(field + ":")))
-        return found
+        """`field` (VmHWM, VmRSS) of /proc/PID/status in KiB, summed over an engine process and
+        every process it started (its action process, script runners); the largest such sum over
+        the engine's processes.
+        """
+        return max((sum(_status_kb(pid, field) for pid in _tree(proc.pid)) for proc in self.procs), default=0)
 
     def metric(self, name: str) -> float:
         """A Prometheus metric summed over every label set and every process (0 when absent)."""
@@ -283,3 +285,60 @@ class Engine:
 
     def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
         self.close(keep_logs=exc_type is not None)
+
+
+def _status_kb(pid: int, field: str) -> int:
+    try:
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except OSError:
+        return 0
+    return next((int(line.split()[1]) for line in lines if line.startswith(field + ":")), 0)
+
+
+def _tree(pid: int) -> list[int]:
+    """`pid` and its descendants, from /proc (threads list their children)."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        for children in Path(f"/proc/{current}/task").glob("*/children"):
+            try:
+                todo += [int(child) for child in children.read_text().split()]
+            except OSError:
+                continue
+    return found
+
+
+class ReceiverProcess:
+    """The webhook target, in a process of its own (`python -m cepflow.receiver`).
+
+    In the bench's own process, its threads waited for the GIL while the load generator produced
+    5,000 events/s: requests were stamped late, and that wait was counted as the engine's latency.
+    Each request arrives here as the JSON line the program prints, stamped where it was received
+    (`time.monotonic` is the same clock in every process of the machine).
+    """
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.requests: list[ReceivedRequest] = []
+        self._proc = subprocess.Popen([sys.executable, "-m", "cepflow.receiver", "--port", str(self.port)],
+                                      cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert self._proc.stdout is not None and self._proc.stderr is not None
+        self._proc.stderr.readline()  # "listening on ...": it accepts requests from now on
+        self._reader = threading.Thread(target=self._read, args=(self._proc.stdout,), daemon=True)
+        self._reader.start()
+
+    def _read(self, lines: Any) -> None:
+        for line in lines:
+            self.requests.append(ReceivedRequest.from_dict(orjson.loads(line)))
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def __enter__(self) -> ReceiverProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._proc.terminate()
+        self._proc.wait(10)
+        self._reader.join(10)

@@ -58,8 +58,17 @@ class ReceivedRequest:
             "headers": self.headers,
             "json": self.json,
             "body": None if self.json is not None else self.body.decode("utf-8", "replace"),
+            "received_at": self.received_at,
             "received_wall": self.received_wall,
         }
+
+    @classmethod
+    def from_dict(cls, line: dict[str, Any]) -> ReceivedRequest:
+        """The request of one line the program printed (`as_dict`)."""
+        body = json.dumps(line["json"]).encode() if line["json"] is not None else line["body"].encode()
+        return cls(method=line["method"], path=line["path"], query=line["query"], headers=line["headers"],
+                   body=body, json=line["json"], received_at=line["received_at"],
+                   received_wall=line["received_wall"])
 
 
 def _parse_json(body: bytes) -> Any:
