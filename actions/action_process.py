@@ -76,13 +76,6 @@ class ActionProcess:
     def pid(self) -> int | None:
         return self._process.pid
 
-    def check(self) -> None:
-        """Raise `ActionProcessGone` once the child has exited: the sink fails the epoch with it
-        even when no batch was under way (a crash of its relay thread, say).
-        """
-        if self._gone is not None:
-            raise ActionProcessGone(self._gone)
-
     def run_batch(self, executions: list[Execution]) -> None:
         """Run `executions` in the child; raises what the batch raised there, or `ActionProcessGone`."""
         done: Future[None] = Future()

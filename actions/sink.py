@@ -44,9 +44,6 @@ class BatchRunner(Protocol):
 
     def run_batch(self, executions: list[Execution]) -> object: ...
 
-    def check(self) -> None:
-        """Raise when no batch can run any more (the action process is gone)."""
-
 
 class SinkDeps(Protocol):
     """What the sink uses of its process's resources."""
@@ -89,12 +86,10 @@ class _ActionPartition(StatefulSinkPartition[Execution, list[Execution]]):
             future.result()  # a failed batch fails the epoch: it is replayed
 
     def write_batch(self, values: list[Execution]) -> None:
-        self._pipeline.check()
         self._settle(MAX_PENDING)
         self._submit(values)
 
     def snapshot(self) -> list[Execution]:
-        self._pipeline.check()
         self._settle(MAX_PENDING)
         return [execution for _, values in self._pending for execution in values]
 

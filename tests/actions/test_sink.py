@@ -15,19 +15,12 @@ from dataflow.watermark import WatermarkClock
 
 
 class Pipeline:
-    """Records batches; blocks while `gate` is clear; fails the batches named in `fail`, and every
-    check once `gone`."""
+    """Records batches; blocks while `gate` is clear; fails the batches named in `fail`."""
 
     def __init__(self) -> None:
         self.gate = threading.Event()
         self.ran: list[list[Any]] = []
         self.fail: set[str] = set()
-        self.gone = False
-
-    def check(self) -> None:
-        if self.gone:
-            msg = "the action process exited (code -9)"
-            raise RuntimeError(msg)
 
     def run_batch(self, values: list[Any]) -> list[Any]:
         self.gate.wait(10)
@@ -75,16 +68,6 @@ def test_a_failed_batch_fails_the_next_write_or_snapshot() -> None:
         while time.monotonic() < deadline:
             part.snapshot()
             time.sleep(0.01)
-
-
-def test_an_action_process_gone_fails_the_next_write_and_snapshot_with_nothing_pending() -> None:
-    pipeline = Pipeline()
-    part = partition(pipeline)
-    pipeline.gone = True
-    with pytest.raises(RuntimeError, match="action process exited"):
-        part.snapshot()
-    with pytest.raises(RuntimeError, match="action process exited"):
-        part.write_batch(["a"])
 
 
 def test_the_dataflow_waits_when_too_many_executions_are_pending(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -45,9 +45,6 @@ class CountingPipeline:
         self.executions.extend(executions)
         return []
 
-    def check(self) -> None:
-        """Always able to run batches."""
-
 
 def message(offset: int, body: dict, topic: str) -> KafkaSourceMessage:
     # json, not orjson: each orjson.dumps result keeps ~4 KB of its output buffer (measured), which
