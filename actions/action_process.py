@@ -9,8 +9,8 @@ engine, that runs the ordinary `ActionPipeline` and answers when the batch is do
 The sink's contract does not change (`actions/sink.py`): batches of one sink partition still run
 one after another (each partition's thread waits for its batch's answer), the snapshot is still
 what has not been answered, and a failed batch still fails the epoch. A child that dies (a crash,
-SIGKILL) fails every batch in flight and every one after it: the engine stops and recovery
-replays the epoch, as when the engine process itself dies.
+SIGKILL) fails every batch in flight and every one after it, and the engine ends itself
+(`on_gone`): recovery replays the epoch, as when the engine process itself dies.
 
 Each batch carries the change marker of the rules the engine routed it with; the child reloads
 its own rules first when they are older, so an execution of a rule created a moment ago never
@@ -53,9 +53,11 @@ class ActionProcess:
     """Parent side: `run_batch` sends a batch to the child and waits for its answer."""
 
     def __init__(self, build: Callable[[], ChildActions], rules_marker: Callable[[], Any],
-                 concurrency: int = 8) -> None:
+                 on_gone: Callable[[str], None] | None = None, concurrency: int = 8) -> None:
         """`build` is called in the child (pickled by reference: a module-level function or a
         `functools.partial` of one); `concurrency` batches run there at once (one per sink partition).
+        `on_gone(reason)` is called when the child exits unasked, batches under way or not (the
+        engine ends itself there: a sink with nothing pending would never find out).
         """
         context = multiprocessing.get_context("spawn")  # never fork a process running Bytewax's threads
         self._conn, child_end = context.Pipe()
@@ -64,6 +66,7 @@ class ActionProcess:
         self._process.start()
         child_end.close()
         self._rules_marker = rules_marker
+        self._on_gone = on_gone
         self._ids = itertools.count()
         self._waiting: dict[int, Future[None]] = {}
         self._lock = threading.Lock()
@@ -102,13 +105,15 @@ class ActionProcess:
                 done.set_exception(error)
         self._process.join(5)
         reason = f"the action process exited (code {self._process.exitcode})"
-        if not self._closing:
-            log.error("%s: the engine stops, and the batches not done are run again after the restart", reason)
         with self._lock:
             self._gone = reason
             waiting, self._waiting = self._waiting, {}
         for done in waiting.values():
             done.set_exception(ActionProcessGone(reason))
+        if not self._closing:
+            log.error("%s: the engine stops; the batches not done run again after its restart", reason)
+            if self._on_gone is not None:
+                self._on_gone(reason)
 
     def close(self, timeout_s: float = 30.0) -> None:
         """Let the child finish the batches it has, then stop it."""

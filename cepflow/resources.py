@@ -6,6 +6,7 @@ by every Bytewax process (and by tests) before anything may connect anywhere.
 
 from __future__ import annotations
 
+import os
 import threading
 from functools import cached_property, partial
 from typing import TYPE_CHECKING, Any
@@ -111,7 +112,7 @@ class Resources:
         """Where the engine's action sink runs its batches: a child process with resources of its
         own (`actions/action_process.py`), started on first use.
         """
-        return ActionProcess(partial(ChildActions, self.settings), lambda: self.rules.marker)
+        return ActionProcess(partial(ChildActions, self.settings), lambda: self.rules.marker, on_gone=_crash)
 
     def close(self) -> None:
         """Stop what was started, in dependency order: the action process, the refresh threads and
@@ -126,6 +127,16 @@ class Resources:
             self.producer.flush()
         if "sessions" in built:
             self.sessions.kw["bind"].dispose()
+
+
+ACTION_PROCESS_GONE_EXIT = 70
+
+
+def _crash(reason: str) -> None:
+    """The action process is part of the engine: when it dies, the engine dies with it, as a crash
+    (no snapshot: Bytewax recovery replays the epoch; `cepflow run` restarts the engine).
+    """
+    os._exit(ACTION_PROCESS_GONE_EXIT)
 
 
 class ChildActions:

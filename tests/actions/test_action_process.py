@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -79,3 +80,29 @@ def test_a_child_that_dies_fails_the_batch_under_way_and_every_later_one(log: Pa
     finally:
         process.close()
     assert not log.exists() or "ran" not in log.read_text()
+
+
+def test_a_child_that_dies_between_batches_is_reported_to_on_gone(log: Path) -> None:
+    """No batch under way (its relay thread crashed, say): the engine must still hear of it."""
+    gone: list[str] = []
+    process = ActionProcess(partial(build, str(log)), lambda: None, on_gone=gone.append)
+    try:
+        process.run_batch(["a"])
+        assert process.pid is not None
+        os.kill(process.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while not gone and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert gone == ["the action process exited (code -9)"]
+        with pytest.raises(ActionProcessGone):
+            process.run_batch(["b"])
+    finally:
+        process.close()
+    assert gone == ["the action process exited (code -9)"]  # closing is not a death
+
+
+def test_closing_is_not_reported_as_a_death(log: Path) -> None:
+    gone: list[str] = []
+    ActionProcess(partial(build, str(log)), lambda: None, on_gone=gone.append).close()
+    assert gone == []
+    assert log.read_text().endswith("closed\n")
