@@ -1,11 +1,9 @@
 """The Bytewax action sink: where executions leave the dataflow and actions run.
 
-Actions run behind the dataflow, batch after batch in order per sink partition, while the
-dataflow goes on reading and evaluating: a webhook that takes 10 ms (or 7 s) does not hold up
-the events behind it (bench figure 5: with actions run inline, every event waited for the action
-batches ahead of it, and p99 latency was the sum). Each partition's thread hands its batch to the
-engine's action process (`actions/action_process.py`: no GIL shared with the dataflow) and waits
-for it to be done.
+Actions run on a thread per sink partition, batch after batch in order, while the dataflow goes
+on reading and evaluating: a webhook that takes 10 ms (or 7 s) does not hold up the events
+behind it (bench figure 5: with actions run inline, every event waited for the action batches
+ahead of it, and p99 latency was the sum).
 
 Nothing is lost for that. It is a `FixedPartitionedSink` on purpose: Bytewax commits an epoch
 only after `snapshot` has returned for every partition (BYTEWAX.md §3.2), and the snapshot is the
@@ -27,38 +25,20 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Protocol
 
 from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
 
+from actions.deps import ActionDeps
 from dataflow.types import Execution
-from dataflow.watermark import WatermarkClock
 
 PARTITIONS = 4
 MAX_PENDING = 2_000
 """Executions waiting for actions, per sink partition, before the dataflow waits for them."""
 
 
-class BatchRunner(Protocol):
-    """Runs one batch's actions, returning when they are done (or raising what failed)."""
-
-    def run_batch(self, executions: list[Execution]) -> object: ...
-
-
-class SinkDeps(Protocol):
-    """What the sink uses of its process's resources."""
-
-    @property
-    def sink_pipeline(self) -> BatchRunner:
-        """The engine's action process."""
-
-    @property
-    def clock(self) -> WatermarkClock: ...
-
-
 class _ActionPartition(StatefulSinkPartition[Execution, list[Execution]]):
-    def __init__(self, resources: SinkDeps, resume: list[Execution] | None) -> None:
-        self._pipeline = resources.sink_pipeline
+    def __init__(self, resources: ActionDeps, resume: list[Execution] | None) -> None:
+        self._pipeline = resources.pipeline
         self._clock = resources.clock
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="cepflow-sink")
         self._pending: deque[tuple[Future[object], list[Execution]]] = deque()
@@ -103,7 +83,7 @@ class _ActionPartition(StatefulSinkPartition[Execution, list[Execution]]):
 class ActionSink(FixedPartitionedSink[Execution, list[Execution]]):
     """Executions keyed by (rule, group), spread over a fixed set of partitions."""
 
-    def __init__(self, resources: Callable[[], SinkDeps]) -> None:
+    def __init__(self, resources: Callable[[], ActionDeps]) -> None:
         self._resources = resources  # called in each worker: nothing is built at flow import
 
     def list_parts(self) -> list[str]:

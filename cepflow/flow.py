@@ -24,7 +24,7 @@ from bytewax.inputs import Source
 from actions.pipeline import execution_lock_key
 from actions.sink import ActionSink
 from cepflow.resources import Resources, get_resources
-from cepflow.settings import Settings, configure_logging, get_settings
+from cepflow.settings import Settings, get_settings
 from dataflow.group_step import GroupStep
 from dataflow.kafka_in import KafkaBatchSource
 from dataflow.kafka_out import OutMessage, TopicSink
@@ -99,6 +99,11 @@ def build_flow(
     return flow
 
 
-configure_logging(get_settings())
+def _configure_logging(settings: Settings) -> None:
+    """Readable engine logs on stderr; a no-op when the host (pytest, an app) configured logging."""
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+_configure_logging(get_settings())
 flow = build_flow(get_settings())
 tune_for_latency()

@@ -6,22 +6,19 @@ by every Bytewax process (and by tests) before anything may connect anywhere.
 
 from __future__ import annotations
 
-import os
 import threading
-from functools import cached_property, partial
-from typing import TYPE_CHECKING, Any
+from functools import cached_property
+from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from actions.action_process import ActionProcess
 from actions.outbox import OutboxRelay
 from actions.pipeline import ActionPipeline, PipelineConfig
 from actions.redrive import Redriver
 from actions.registry import ActionRegistry, ExecutorConfig, build_registry
-from cepflow.settings import Settings, configure_logging, get_settings
+from cepflow.settings import Settings, get_settings
 from dataflow.kafka_admin import read_all
 from dataflow.kafka_out import ReliableProducer
-from dataflow.process_tuning import tune_for_latency
 from dataflow.rule_cache import RuleCache
 from dataflow.sealing import Sealer
 from dataflow.silences import SilenceCache
@@ -30,7 +27,6 @@ from storage.db import make_engine, make_session_factory
 
 if TYPE_CHECKING:
     from actions.script_runner import ScriptRunner
-    from dataflow.types import Execution
 
 
 class Resources:
@@ -107,57 +103,18 @@ class Resources:
             committed=relay.wake,
         )
 
-    @cached_property
-    def sink_pipeline(self) -> ActionProcess:
-        """Where the engine's action sink runs its batches: a child process with resources of its
-        own (`actions/action_process.py`), started on first use.
-        """
-        return ActionProcess(partial(ChildActions, self.settings), lambda: self.rules.marker, on_gone=_crash)
-
     def close(self) -> None:
-        """Stop what was started, in dependency order: the action process, the refresh threads and
-        the relay (they use the pool), then the producer's queue, then the pool. Resources never
-        built are skipped.
+        """Stop what was started, in dependency order: the refresh threads and the relay first (they
+        use the pool), then the producer's queue, then the pool. Resources never built are skipped.
         """
         built = self.__dict__
-        for name in ("sink_pipeline", "rules", "silences", "relay", "script_runner"):
+        for name in ("rules", "silences", "relay", "script_runner"):
             if name in built:
                 built[name].close()
         if "producer" in built:
             self.producer.flush()
         if "sessions" in built:
             self.sessions.kw["bind"].dispose()
-
-
-ACTION_PROCESS_GONE_EXIT = 70
-
-
-def _crash(reason: str) -> None:
-    """The action process is part of the engine: when it dies, the engine dies with it, as a crash
-    (no snapshot: Bytewax recovery replays the epoch; `cepflow run` restarts the engine).
-    """
-    os._exit(ACTION_PROCESS_GONE_EXIT)
-
-
-class ChildActions:
-    """The engine's action process (`actions.action_process.serve` builds it there): its own
-    database pool, rules, silences, relay and script runner, tuned and logging as the engine.
-    """
-
-    def __init__(self, settings: Settings) -> None:
-        configure_logging(settings)
-        self._resources = Resources(settings)
-        self._pipeline = self._resources.pipeline  # starts the relay: it sends what a crash left
-        tune_for_latency()
-
-    def run_batch(self, executions: list[Execution]) -> object:
-        return self._pipeline.run_batch(executions)
-
-    def catch_up(self, rules_marker: Any) -> None:
-        self._resources.rules.catch_up(rules_marker)
-
-    def close(self) -> None:
-        self._resources.close()
 
 
 _lock = threading.Lock()

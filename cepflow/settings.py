@@ -5,7 +5,6 @@ Every knob the engine, the CLI and the demo share lives here, so that one place 
 
 from __future__ import annotations
 
-import logging
 from functools import lru_cache
 from typing import Annotated, Any
 
@@ -158,10 +157,3 @@ def get_settings() -> Settings:
         return Settings()
     except ValidationError as exc:
         raise ConfigError(describe_errors(exc)) from None
-
-
-def configure_logging(settings: Settings) -> None:
-    """Readable engine logs on stderr (the engine and its action process); a no-op when the host
-    (pytest, an app) configured logging.
-    """
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")

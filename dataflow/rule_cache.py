@@ -115,20 +115,6 @@ class RuleCache:
         assert self._rules is not None
         return self._rules
 
-    @property
-    def marker(self) -> Any:
-        """The change marker of the rules held (None before the first load)."""
-        return self._marker
-
-    def catch_up(self, marker: Any) -> None:
-        """Reload now unless the rules held are those of `marker`: another process (the engine,
-        for its action process) read newer ones, and works with them already.
-        """
-        if self._rules is None:
-            self.current()
-        elif marker != self._marker:
-            self._refresh()
-
     def close(self) -> None:
         self._refresher.stop()
 

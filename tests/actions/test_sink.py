@@ -31,7 +31,7 @@ class Pipeline:
 
 
 def partition(pipeline: Pipeline, resume: list[Any] | None = None) -> _ActionPartition:
-    return _ActionPartition(SimpleNamespace(sink_pipeline=pipeline, clock=WatermarkClock(now=None)), resume)
+    return _ActionPartition(SimpleNamespace(pipeline=pipeline, clock=WatermarkClock(now=None)), resume)
 
 
 def test_write_returns_before_the_actions_and_the_snapshot_holds_what_is_pending() -> None:

@@ -69,7 +69,7 @@ def test_100k_group_keys_leave_no_state_behind_in_the_bytewax_step() -> None:
     pipeline = CountingPipeline()
     # Event time only (no wall clock): nothing becomes late however slow the run is.
     fake = SimpleNamespace(rules=SimpleNamespace(current=lambda: rules), clock=WatermarkClock(now=None),
-                           sink_pipeline=pipeline)
+                           pipeline=pipeline)
     settings = Settings(kafka_brokers="127.0.0.1:9", internal_key="k" * 32)  # never contacted: nothing goes to Kafka
     topic = settings.events_topics[0]
     events = [message(i, {"type": "cpu", "host": f"h{i}", "ts": T0 + i // 100}, topic) for i in range(KEYS)]

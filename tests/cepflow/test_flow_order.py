@@ -49,7 +49,7 @@ def engine(items: list[dict[str, Any]]) -> list[Execution]:
     rules = build_rule_set(stored)
     pipeline = Collect()
     fake = SimpleNamespace(rules=SimpleNamespace(current=lambda: rules), clock=WatermarkClock(now=None),
-                           sink_pipeline=pipeline)
+                           pipeline=pipeline)
     conf = Settings(kafka_brokers="127.0.0.1:9")  # never contacted: nothing goes to Kafka
     topic = conf.events_topics[0]
     last = max(item["ts"] for item in items)
@@ -138,7 +138,7 @@ def test_live_a_stateful_fire_comes_within_the_lateness_plus_100_ms_of_the_compl
     rules = build_rule_set([StoredRule("r-live", "live", 1, True, doc)])
     clock, pipeline = StampedClock(), StampedCollect()
     clock.confirm(Settings().events_topics[0], 0, True)  # the test input is all there: caught up (idle means caught up)
-    fake = SimpleNamespace(rules=SimpleNamespace(current=lambda: rules), clock=clock, sink_pipeline=pipeline)
+    fake = SimpleNamespace(rules=SimpleNamespace(current=lambda: rules), clock=clock, pipeline=pipeline)
     conf = Settings(kafka_brokers="127.0.0.1:9")
     now = int(time.time() * 1000)
     stream = [now + 100, now + 200, now]  # the straggler (within the lateness) completes the window

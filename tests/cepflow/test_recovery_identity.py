@@ -43,7 +43,7 @@ def _run(recovery: Path, offsets: tuple[int, ...] = (0, 1, -1, 2)) -> list[Execu
     rules = build_rule_set([StoredRule("rule-recovery-identity", SPEC["name"], 1, True, SPEC)])
     recorder = CountingPipeline()  # keeps what the flow sends to the sink
     fake = SimpleNamespace(rules=SimpleNamespace(current=lambda: rules), clock=WatermarkClock(now=None),
-                           sink_pipeline=recorder)
+                           pipeline=recorder)
 
     def message(offset: int) -> KafkaSourceMessage:
         body = {"id": f"e{offset}", "type": "cpu", "host": "web-1", "ts": T0 + offset * 1000}
