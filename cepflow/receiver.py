@@ -207,8 +207,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=8099)
     args = parser.parse_args(argv)
 
+    printing = threading.Lock()  # requests arrive on several threads: one whole line each
+
     def show(request: ReceivedRequest) -> None:
-        print(json.dumps(request.as_dict()), flush=True)
+        line = json.dumps(request.as_dict())
+        with printing:
+            print(line, flush=True)
 
     with Receiver(host=args.host, port=args.port, on_request=show) as receiver:
         print(f"listening on http://{args.host}:{receiver.port}", file=sys.stderr, flush=True)
