@@ -257,12 +257,12 @@ class Engine:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
     def pids(self) -> list[int]:
-        """Every engine process and every process they started (action processes, script runners)."""
+        """Every engine process and every process they started (script runners)."""
         return [pid for proc in self.procs for pid in _tree(proc.pid)]
 
     def status_kb(self, field: str) -> int:
         """`field` (VmHWM, VmRSS) of /proc/PID/status in KiB, summed over an engine process and
-        every process it started (its action process, script runners); the largest such sum over
+        every process it started (script runners); the largest such sum over
         the engine's processes.
         """
         return max((sum(_status_kb(pid, field) for pid in _tree(proc.pid)) for proc in self.procs), default=0)
@@ -312,8 +312,8 @@ def _tree(pid: int) -> list[int]:
 class ReceiverProcess:
     """The webhook target, in a process of its own (`python -m cepflow.receiver`).
 
-    In the bench's own process, its threads waited for the GIL while the load generator produced
-    5,000 events/s: requests were stamped late, and that wait was counted as the engine's latency.
+    In the bench's own process, its threads shared the GIL with the load generator producing 5,000
+    events/s: a request could be stamped late, and that wait counted as the engine's latency.
     Each request arrives here as the JSON line the program prints, stamped where it was received
     (`time.monotonic` is the same clock in every process of the machine).
     """
