@@ -325,6 +325,8 @@ class ReceiverProcess:
                                       cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         assert self._proc.stdout is not None and self._proc.stderr is not None
         self._proc.stderr.readline()  # "listening on ...": it accepts requests from now on
+        # Anything it says after that goes on to the bench's stderr: an undrained pipe would block it.
+        threading.Thread(target=shutil.copyfileobj, args=(self._proc.stderr, sys.stderr.buffer), daemon=True).start()
         self._reader = threading.Thread(target=self._read, args=(self._proc.stdout,), daemon=True)
         self._reader.start()
 
