@@ -27,6 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from cepflow.receiver import ReceivedRequest, Receiver
+from dataflow.types import SkipReason
 from storage.models.exec_log import ExecLog
 from storage.repositories.rules import RuleRepository
 from tests.integration.cli import cepflow
@@ -106,13 +107,21 @@ class Clock:
 
 
 def versions_by_key(sessions: sessionmaker[Session], name: str) -> dict[str, int]:
-    """exec_logs `rule_version` of every execution of the rule, by idempotency key (= webhook-id)."""
+    """exec_logs `rule_version` of every delivered execution of the rule, by idempotency key
+    (= webhook-id).
+
+    Every execution succeeded, but one: an execution routed just before `disable` or `delete`
+    whose actions run after it is logged `skipped` with reason `rule_inactive` (docs/ACTIONS.md) —
+    on a loaded machine the sink can be that far behind the router. Such an execution posted no
+    webhook, so it is left out; `assert_every_tick_once` shows none was skipped mid-run.
+    """
     with sessions() as session:
         rule_id = RuleRepository(session).history(name)[0].rule_id
-        rows = session.execute(select(ExecLog.idempotency_key, ExecLog.rule_version, ExecLog.status)
+        rows = session.execute(select(ExecLog.idempotency_key, ExecLog.rule_version, ExecLog.status, ExecLog.reason)
                                .where(ExecLog.rule_id == rule_id)).all()
-    assert {status for _, _, status in rows} == {"success"}
-    return {key: version for key, version, _ in rows}
+    outcomes = {(status, reason) for _, _, status, reason in rows}
+    assert outcomes <= {("success", None), ("skipped", SkipReason.RULE_INACTIVE)}, outcomes
+    return {key: version for key, version, status, _ in rows if status == "success"}
 
 
 def assert_every_tick_once(requests: list[ReceivedRequest], what: str) -> None:
