@@ -1,69 +1,114 @@
 """The Bytewax action sink: where executions leave the dataflow and actions run.
 
-Actions run on a thread per sink partition, batch after batch in order, while the dataflow goes
-on reading and evaluating: a webhook that takes 10 ms (or 7 s) does not hold up the events
-behind it (bench figure 5: with actions run inline, every event waited for the action batches
-ahead of it, and p99 latency was the sum).
+Actions run on threads of their own while the dataflow goes on reading and evaluating: a webhook
+that takes 10 ms (or 7 s) does not hold up the events behind it (bench figure 5: with actions run
+inline, every event waited for the action batches ahead of it, and p99 latency was the sum).
+
+Nor does it hold up the other groups' actions. Executions of one (rule, group) — one lock key —
+run one after another, in order; each group's executions of a batch start as soon as that
+group's earlier ones have finished, not when the whole earlier batch has. (Batches used to run
+one after another per partition: one slow target, or one 280 ms script, delayed every execution
+queued behind it in its partition — the bench's probes measured up to 218 ms of such waiting.)
 
 Nothing is lost for that. It is a `FixedPartitionedSink` on purpose: Bytewax commits an epoch
 only after `snapshot` has returned for every partition (BYTEWAX.md §3.2), and the snapshot is the
 list of executions still queued or running. After a crash they are run again on resume; an
 execution that had in fact finished is skipped by the pipeline's dedup on `exec_logs`, and
-webhooks carry the same `webhook-id` every time. A batch that failed (a database or Kafka
+webhooks carry the same `webhook-id` every time. A group that failed (a database or Kafka
 error) raises at the next `write_batch` or `snapshot`, so its epoch never commits and is
 replayed. When more than `MAX_PENDING` executions wait (slow targets), the dataflow waits too.
 
-Per batch (`ActionPipeline.run_batch`): executions of different groups run concurrently (bounded,
-with a deadline), each one deduped and locked in one statement; chain events and dead letters are
-committed to the outbox with their rows, and the relay thread (`actions/outbox.py`), started with
-the pipeline and woken after each batch that queued messages, sends them. A database outage blocks the batch
-(waited out, `dataflow/outage.py`) rather than failing it; backpressure then holds the dataflow.
+Per group (`ActionPipeline.run_batch`): executions are deduped and locked in one statement each,
+with a deadline; chain events and dead letters are committed to the outbox with their rows, and
+the relay thread (`actions/outbox.py`), started with the pipeline and woken after each group that
+queued messages, sends them. A database outage blocks the group (waited out,
+`dataflow/outage.py`) rather than failing it; backpressure then holds the dataflow.
 """
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from typing import Any
 
 from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
 
 from actions.deps import ActionDeps
+from actions.pipeline import execution_lock_key
 from dataflow.types import Execution
 
 PARTITIONS = 4
 MAX_PENDING = 2_000
 """Executions waiting for actions, per sink partition, before the dataflow waits for them."""
+GROUPS_IN_FLIGHT = 8
+"""Groups whose actions a partition runs at once (the pipeline's pool bounds the executions)."""
+
+
+def by_lock_key(executions: list[Execution]) -> dict[str, list[Execution]]:
+    """The executions of each lock key, in order."""
+    groups: dict[str, list[Execution]] = {}
+    for execution in executions:
+        groups.setdefault(execution_lock_key(execution), []).append(execution)
+    return groups
 
 
 class _ActionPartition(StatefulSinkPartition[Execution, list[Execution]]):
     def __init__(self, resources: ActionDeps, resume: list[Execution] | None) -> None:
         self._pipeline = resources.pipeline
         self._clock = resources.clock
-        self._thread = ThreadPoolExecutor(1, thread_name_prefix="cepflow-sink")
-        self._pending: deque[tuple[Future[object], list[Execution]]] = deque()
+        self._threads = ThreadPoolExecutor(GROUPS_IN_FLIGHT, thread_name_prefix="cepflow-sink")
+        self._pending: list[tuple[Future[Any], list[Execution]]] = []  # in the order written
+        self._latest: dict[str, Future[Any]] = {}  # lock key -> its last group written
         self._count = 0
         if resume:  # queued or running when the last epoch committed: run again (dedup skips done ones)
             self._submit(resume)
 
     def _submit(self, values: list[Execution]) -> None:
-        self._pending.append((self._thread.submit(self._pipeline.run_batch, values), values))
-        self._count += len(values)
+        for key, group in by_lock_key(values).items():
+            future = self._after(self._latest.get(key), group)
+            self._latest[key] = future
+            self._pending.append((future, group))
+            self._count += len(group)
+
+    def _after(self, earlier: Future[Any] | None, group: list[Execution]) -> Future[Any]:
+        """`group` run once `earlier` (the same lock key's previous group) has finished; no thread
+        waits meanwhile, so a slow group holds up only its own key's executions.
+        """
+        if earlier is None or earlier.done():
+            return self._threads.submit(self._pipeline.run_batch, group)
+        chained: Future[Any] = Future()
+
+        def run(_: Future[Any]) -> None:
+            try:
+                inner = self._threads.submit(self._pipeline.run_batch, group)
+            except RuntimeError as exc:  # shut down: only after `close` waited for every group
+                chained.set_exception(exc)
+                return
+            inner.add_done_callback(lambda done: _copy(done, chained))
+
+        earlier.add_done_callback(run)
+        return chained
+
+    def _forget_finished(self) -> None:
+        """Drop finished groups, raising the first failure (its epoch then never commits)."""
+        finished = [(future, values) for future, values in self._pending if future.done()]
+        if not finished:
+            return
+        self._pending = [(future, values) for future, values in self._pending if not future.done()]
+        self._latest = {key: future for key, future in self._latest.items() if not future.done()}
+        self._count -= sum(len(values) for _, values in finished)
+        for future, _ in finished:
+            future.result()
 
     def _settle(self, keep: int) -> None:
-        """Forget finished batches, raising the first failure; wait while more than `keep`
+        """Forget finished groups, raising the first failure; wait while more than `keep`
         executions are pending.
         """
-        while self._pending:
-            future, values = self._pending[0]
-            if not future.done():
-                if self._count <= keep:
-                    return
-                with self._clock.busy():  # waiting for slow targets is not idle input
-                    future.exception()
-            self._pending.popleft()
-            self._count -= len(values)
-            future.result()  # a failed batch fails the epoch: it is replayed
+        self._forget_finished()
+        while self._count > keep:
+            with self._clock.busy():  # waiting for slow targets is not idle input
+                wait([future for future, _ in self._pending], return_when=FIRST_COMPLETED)
+            self._forget_finished()
 
     def write_batch(self, values: list[Execution]) -> None:
         self._settle(MAX_PENDING)
@@ -77,7 +122,14 @@ class _ActionPartition(StatefulSinkPartition[Execution, list[Execution]]):
         try:
             self._settle(0)
         finally:
-            self._thread.shutdown(wait=True)
+            self._threads.shutdown(wait=True)
+
+
+def _copy(done: Future[Any], to: Future[Any]) -> None:
+    if (error := done.exception()) is not None:
+        to.set_exception(error)
+    else:
+        to.set_result(done.result())
 
 
 class ActionSink(FixedPartitionedSink[Execution, list[Execution]]):

@@ -61,12 +61,12 @@ class Settings(BaseSettings):
     consumer_batch_size: int = Field(1000, ge=1, description="Max messages per Kafka poll.")
     rule_refresh_s: float = Field(1.0, gt=0, description="How often workers poll for rule changes.")
     max_chain_depth: int = Field(5, ge=0, description="Deepest allowed trigger_rule chain.")
-    action_concurrency: int = Field(16, ge=1, description="Actions run in parallel per sink batch.")
+    action_concurrency: int = Field(16, ge=1, description="Executions of different (rule, group)s run in parallel, per process.")
     action_deadline_s: float = Field(
         30.0,
         gt=0,
-        description="Longest a sink batch may spend on its actions (dead letters after it); "
-        "no webhook attempt runs past it.",
+        description="Longest the executions of one (rule, group) in a sink batch may spend on their "
+        "actions (dead letters after it); no webhook attempt runs past it.",
     )
     webhook_allow_hosts: TextList = Field(
         [], description="Hosts (or host:port) allowed although they resolve to private addresses."
