@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -178,6 +178,14 @@ def execution_lock_key(execution: Execution) -> str:
     return lock_key(execution.rule_id, execution.group)
 
 
+def by_lock_key(executions: Iterable[Execution]) -> dict[str, list[Execution]]:
+    """The executions of each (rule, group) lock key, in order."""
+    groups: dict[str, list[Execution]] = {}
+    for execution in executions:
+        groups.setdefault(execution_lock_key(execution), []).append(execution)
+    return groups
+
+
 class ActionPipeline:
     """Runs executions' actions and records them; shared by the stream sink and manual triggers."""
 
@@ -211,12 +219,10 @@ class ActionPipeline:
         itself for the advisory lock, so `locked` only ever means another caller (a manual
         trigger) held it. Different groups run concurrently.
         """
-        seen: set[str] = set()  # the log itself is checked per execution, under its lock
-        by_group: dict[str, list[Execution]] = {}
+        first: dict[str, Execution] = {}  # the log itself is checked per execution, under its lock
         for execution in executions:
-            if execution.idempotency_key not in seen:
-                seen.add(execution.idempotency_key)
-                by_group.setdefault(execution_lock_key(execution), []).append(execution)
+            first.setdefault(execution.idempotency_key, execution)
+        by_group = by_lock_key(first.values())
         deadline, down_mark = time.monotonic() + self._config.deadline_s, self._database.down_s()
         rules = self._rules()
 

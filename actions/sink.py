@@ -34,7 +34,7 @@ from typing import Any
 from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
 
 from actions.deps import ActionDeps
-from actions.pipeline import execution_lock_key
+from actions.pipeline import by_lock_key
 from dataflow.types import Execution
 
 PARTITIONS = 4
@@ -44,14 +44,6 @@ GROUPS_IN_FLIGHT = 8
 """Groups whose actions a partition runs at once (the pipeline's pool bounds the executions)."""
 
 
-def by_lock_key(executions: list[Execution]) -> dict[str, list[Execution]]:
-    """The executions of each lock key, in order."""
-    groups: dict[str, list[Execution]] = {}
-    for execution in executions:
-        groups.setdefault(execution_lock_key(execution), []).append(execution)
-    return groups
-
-
 class _ActionPartition(StatefulSinkPartition[Execution, list[Execution]]):
     def __init__(self, resources: ActionDeps, resume: list[Execution] | None) -> None:
         self._pipeline = resources.pipeline
@@ -59,7 +51,6 @@ class _ActionPartition(StatefulSinkPartition[Execution, list[Execution]]):
         self._threads = ThreadPoolExecutor(GROUPS_IN_FLIGHT, thread_name_prefix="cepflow-sink")
         self._pending: list[tuple[Future[Any], list[Execution]]] = []  # in the order written
         self._latest: dict[str, Future[Any]] = {}  # lock key -> its last group written
-        self._count = 0
         if resume:  # queued or running when the last epoch committed: run again (dedup skips done ones)
             self._submit(resume)
 
@@ -68,7 +59,6 @@ class _ActionPartition(StatefulSinkPartition[Execution, list[Execution]]):
             future = self._after(self._latest.get(key), group)
             self._latest[key] = future
             self._pending.append((future, group))
-            self._count += len(group)
 
     def _after(self, earlier: Future[Any] | None, group: list[Execution]) -> Future[Any]:
         """`group` run once `earlier` (the same lock key's previous group) has finished; no thread
@@ -81,7 +71,7 @@ class _ActionPartition(StatefulSinkPartition[Execution, list[Execution]]):
         def run(_: Future[Any]) -> None:
             try:
                 inner = self._threads.submit(self._pipeline.run_batch, group)
-            except RuntimeError as exc:  # shut down: only after `close` waited for every group
+            except RuntimeError as exc:  # shut down by `close` after another group failed
                 chained.set_exception(exc)
                 return
             inner.add_done_callback(lambda done: _copy(done, chained))
@@ -89,26 +79,31 @@ class _ActionPartition(StatefulSinkPartition[Execution, list[Execution]]):
         earlier.add_done_callback(run)
         return chained
 
-    def _forget_finished(self) -> None:
-        """Drop finished groups, raising the first failure (its epoch then never commits)."""
-        finished = [(future, values) for future, values in self._pending if future.done()]
-        if not finished:
-            return
-        self._pending = [(future, values) for future, values in self._pending if not future.done()]
-        self._latest = {key: future for key, future in self._latest.items() if not future.done()}
-        self._count -= sum(len(values) for _, values in finished)
-        for future, _ in finished:
-            future.result()
+    def _forget_finished(self) -> int:
+        """Drop finished groups, raising the first failure (its epoch then never commits);
+        returns how many executions are still pending.
+        """
+        pending: list[tuple[Future[Any], list[Execution]]] = []
+        finished: list[Future[Any]] = []
+        for future, values in self._pending:  # one `done()` per future: it may finish meanwhile
+            if future.done():
+                finished.append(future)
+            else:
+                pending.append((future, values))
+        self._pending = pending
+        if finished:
+            self._latest = {key: future for key, future in self._latest.items() if not future.done()}
+            for future in finished:
+                future.result()
+        return sum(len(values) for _, values in pending)
 
     def _settle(self, keep: int) -> None:
         """Forget finished groups, raising the first failure; wait while more than `keep`
         executions are pending.
         """
-        self._forget_finished()
-        while self._count > keep:
+        while self._forget_finished() > keep:
             with self._clock.busy():  # waiting for slow targets is not idle input
                 wait([future for future, _ in self._pending], return_when=FIRST_COMPLETED)
-            self._forget_finished()
 
     def write_batch(self, values: list[Execution]) -> None:
         self._settle(MAX_PENDING)

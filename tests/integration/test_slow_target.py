@@ -6,11 +6,10 @@ partition's batches one after another would hold every `fast` webhook until `slo
 from __future__ import annotations
 
 import time
-import zlib
 
 import pytest
 
-from actions.sink import PARTITIONS
+from actions.sink import PARTITIONS, ActionSink
 from cepflow.receiver import Receiver
 from dataflow.keys import lock_key
 from tests.integration.detections import AppliedRules
@@ -23,8 +22,9 @@ FAST_BOUND_S = 2.0  # generous for a loaded machine, and well under SLOW_S
 
 
 def sink_partition(rule_id: str, group: dict[str, str]) -> int:
-    """The partition Bytewax gives an execution's key (`FixedPartitionedSink.part_fn`: adler32)."""
-    return zlib.adler32(lock_key(rule_id, group).encode()) % PARTITIONS
+    """The partition Bytewax gives an execution's key (the sink's `part_fn`, modulo the parts)."""
+    sink = ActionSink(resources=lambda: None)  # nothing is built until a partition is
+    return sink.part_fn(lock_key(rule_id, group)) % PARTITIONS
 
 
 def test_a_slow_target_does_not_delay_another_rules_webhooks_in_the_same_sink_partition(
