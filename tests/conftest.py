@@ -22,6 +22,26 @@ TEST_DATABASE_URL = os.environ.get(
 )
 
 
+TEST_TOPIC_PREFIXES: dict[str, set[str]] = {}
+"""Per broker, the topic-name prefixes of this session's tests (`StackEnv`): their topics are
+deleted when the session ends, or a shared broker collects partition directories run after run
+until it hits its open-file limit."""
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Delete every topic that this session's tests created (best effort: the broker may be gone)."""
+    from confluent_kafka.admin import AdminClient
+
+    for brokers, prefixes in TEST_TOPIC_PREFIXES.items():
+        try:
+            admin = AdminClient({"bootstrap.servers": brokers, "socket.timeout.ms": 5000})
+            names = [t for t in admin.list_topics(timeout=5).topics if t.split(".", 1)[0] in prefixes]
+            for future in admin.delete_topics(names, operation_timeout=30).values() if names else ():
+                future.result(30)
+        except Exception:  # a stopped private broker has nothing left to clean
+            continue
+
+
 def stack_unavailable(reason: str) -> None:
     """Fail under `make test`/CI, skip otherwise."""
     if os.environ.get("CEPFLOW_REQUIRE_STACK"):

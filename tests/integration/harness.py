@@ -28,6 +28,7 @@ from cepflow.settings import Settings
 from dataflow.kafka_admin import ensure_topics
 from dataflow.kafka_out import OutMessage, ReliableProducer
 from dataflow.sealing import Sealer
+from tests.conftest import TEST_TOPIC_PREFIXES
 
 ROOT = Path(__file__).resolve().parents[2]
 T = TypeVar("T")
@@ -82,6 +83,9 @@ class StackEnv:
     database_url: str
     prefix: str = field(default_factory=lambda: f"t{uuid.uuid4().hex[:10]}")
     extra: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        TEST_TOPIC_PREFIXES.setdefault(self.brokers, set()).add(self.prefix)
 
     def env(self) -> dict[str, str]:
         return {
