@@ -41,6 +41,7 @@ from dataflow.sealing import Sealer
 from dataflow.template_context import ActionRun, template_context
 from dataflow.types import Execution, SkipReason
 from rules.templates import TEMPLATED_FIELDS, TemplateError, render
+from storage.db import warm_pool
 from storage.errors import is_outage
 from storage.records import ExecLogRecord, LogStatus
 from storage.repositories.exec_logs import ExecLogRepository
@@ -211,6 +212,10 @@ class ActionPipeline:
         self._committed = committed
         self._database = watch("postgresql")
         self._pool = ThreadPoolExecutor(config.concurrency, thread_name_prefix="cepflow-action")
+
+    def warm(self) -> None:
+        """Open the connections the executions will hold, before the first one needs them."""
+        warm_pool(self._sessions.kw["bind"], self._config.concurrency)
 
     def run_batch(self, executions: list[Execution]) -> list[ExecLogRecord]:
         """Execute what the log has not seen yet; returns the records written.

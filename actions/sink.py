@@ -47,6 +47,7 @@ GROUPS_IN_FLIGHT = 8
 class _ActionPartition(StatefulSinkPartition[Execution, list[Execution]]):
     def __init__(self, resources: ActionDeps, resume: list[Execution] | None) -> None:
         self._pipeline = resources.pipeline
+        self._pipeline.warm()
         self._clock = resources.clock
         self._threads = ThreadPoolExecutor(GROUPS_IN_FLIGHT, thread_name_prefix="cepflow-sink")
         self._pending: list[tuple[Future[Any], list[Execution]]] = []  # in the order written

@@ -34,7 +34,11 @@ class Pipeline:
         self.held = held
         self.ran: list[list[str]] = []
         self.fail: set[str] = set()
+        self.warmed = False
         self._lock = threading.Lock()
+
+    def warm(self) -> None:
+        self.warmed = True
 
     def run_batch(self, values: list[Ex]) -> list[Any]:
         names = [v.name for v in values]
@@ -137,3 +141,9 @@ def test_the_dataflow_waits_when_too_many_executions_are_pending(monkeypatch: py
     writer.join(5)
     part.close()
     assert [v for batch in pipeline.ran for v in batch] == ["a", "b", "c", "d"]
+
+
+def test_a_partition_opens_its_database_connections_when_built():
+    pipeline = Pipeline()
+    partition(pipeline).close()
+    assert pipeline.warmed
