@@ -16,6 +16,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -189,12 +190,17 @@ def pct(values: Sequence[float], q: float) -> float | None:
 
 
 def latency_rules(receiver: ReceiverProcess, marker: str) -> list[dict[str, Any]]:
-    """bench-lat (webhook carrying the produce time and a version marker), a chain A -> B, and
+    """bench-lat (webhook carrying the produce time and a version marker), its stateful twin (a
+    threshold that each probe completes, fired when the watermark passes it), a chain A -> B, and
     a rule running a trivial script API.
     """
     return [
         {"name": "bench-lat", "match": {"type": "bench_lat"},
          "action": {"endpoint": receiver.url("/lat"), "body": {"sent": "{{ event.sent }}", "m": marker}}},
+        {"name": "bench-lat-stateful", "match": {"type": "bench_lat"}, "group_by": ["id"],
+         "detect": {"kind": "threshold", "window": {"type": "sliding", "size": "1m"},
+                    "aggregate": {"fn": "count"}, "having": {"op": "gte", "value": 1}},
+         "action": {"endpoint": receiver.url("/lats"), "body": {"sent": "{{ event.sent }}"}}},
         {"name": "bench-chain-a", "match": {"type": "bench_chain"},
          "actions": [{"endpoint": receiver.url("/a"), "body": {"ref": "{{ event.id }}"}},
                      {"type": "trigger_rule", "rule_id": "bench-chain-b", "payload": {"ref": "{{ event.id }}"}}]},
@@ -205,6 +211,10 @@ def latency_rules(receiver: ReceiverProcess, marker: str) -> list[dict[str, Any]
     ]
 
 
+WARMUP_S = 5.0
+"""The load runs this long before samples count: the first second after a start pays one-time
+costs (statement compilation, template compilation, first connections; 100-260 ms event ->
+webhook against a 15 ms median). Its worst latency is reported apart (`warmup_max_ms`)."""
 RELOAD_WINDOW_S = 3.0
 """Samples produced from 1 s before to this long after a rule change are "near a reload"."""
 CATCH_UP_S = 30.0
@@ -237,7 +247,8 @@ class Steady:
     """`each` rules: the probes and the workload's `each`/nested fires."""
     latencies_outside_reloads_ms: list[float]
     latencies_stateful_ms: list[float]
-    """The workload's threshold and sequence fires (absence fires are timer-driven: left out)."""
+    """The stateful probes and the workload's threshold and sequence fires (absence fires are
+    timer-driven: left out)."""
     hops_ms: list[float]
     script_ms: list[float]
     script_runner_ms: list[float]
@@ -246,17 +257,23 @@ class Steady:
     probes_sent: int
     probes_received: int
     catch_up_s: float
+    warmup_s: float
+    warmup_max_ms: float | None
+    """The worst `each` latency of the warm-up, whose samples count nowhere else."""
 
 
 def steady(db: BenchDatabase, receiver: ReceiverProcess, topic: str, seconds: float, rate: int = EVENT_RATE,
-           probe_every: int = 1250, side_every: int = 2500, reloads: int = 3, profile: Path | None = None) -> Steady:
-    """Offer `rate` events/s for `seconds`, every event carrying its produce time (`sent`).
+           probe_every: int = 1250, side_every: int = 2500, reloads: int = 3, profile: Path | None = None,
+           warmup_s: float = WARMUP_S) -> Steady:
+    """Offer `rate` events/s for `warmup_s` + `seconds`, every event carrying its produce time
+    (`sent`); samples count from the end of the warm-up.
 
     Latency samples are the workload's own webhooks (≈0.1% of events: 5/s; absence fires are
-    timer-driven, not caused by an event, and left out) and the probes of `bench-lat` (one event
-    in `probe_every`: 4/s), whose marker `reloads` rule changes move (v1 -> v2 -> ...), each timed
-    from its commit. One event in `side_every` starts a chain or calls a script, alternately
-    (1/s each). Probes are few on purpose: actions run inside the dataflow.
+    timer-driven, not caused by an event, and left out) and the probes of `bench-lat` and
+    `bench-lat-stateful` (one event in `probe_every`: 4/s each), whose marker `reloads` rule
+    changes move (v1 -> v2 -> ...), each timed from its commit. One event in `side_every` starts a
+    chain or calls a script, alternately (1/s each). Probes are few on purpose: actions run inside
+    the dataflow.
     """
     db.script_api(TRIVIAL_SCRIPT)
     for document in latency_rules(receiver, "v1"):
@@ -268,12 +285,13 @@ def steady(db: BenchDatabase, receiver: ReceiverProcess, topic: str, seconds: fl
     with Engine(db.url, topic) as engine:
         _ready(engine, receiver, producer, topic)
         spy = _spy(engine, profile) if profile else None
-        source = events(int(seconds * rate) + rate, int(time.time() * 1000), seed=3)
-        change_at = [seconds * (k + 1) / (reloads + 1) for k in range(reloads)]
-        started = time.monotonic()
+        total = warmup_s + seconds
+        source = events(int(total * rate) + rate, int(time.time() * 1000), seed=3)
+        change_at = [warmup_s + seconds * (k + 1) / (reloads + 1) for k in range(reloads)]
+        started, measured_from = time.monotonic(), time.time() + warmup_s
         sent = 0
-        while (elapsed := time.monotonic() - started) < seconds:
-            due = min(int(elapsed * rate) + 1, int(seconds * rate))
+        while (elapsed := time.monotonic() - started) < total:
+            due = min(int(elapsed * rate) + 1, int(total * rate))
             while sent < due:
                 event = next(source)
                 now = time.time()
@@ -307,23 +325,26 @@ def steady(db: BenchDatabase, receiver: ReceiverProcess, topic: str, seconds: fl
     requests = receiver.requests[mark:]
     probes = [r for r in requests if r.path == "/lat"]
     fires = [r for r in requests if r.path == "/fire" and r.json and r.json.get("sent")]
-    stateless = [r for r in fires if r.json["kind"] in STATELESS_KINDS]
-    stateful = [r for r in fires if r.json["kind"] in STATEFUL_EVENT_KINDS]
-    firsts = {r.json["ref"]: r.received_at for r in requests if r.path == "/a"}
-    hops = [(r.received_at - firsts[r.json["ref"]]) * 1000 for r in requests
+    stateless = [_latency(r) for r in [*probes, *fires] if r.path == "/lat" or r.json["kind"] in STATELESS_KINDS]
+    stateful = [_latency(r) for r in [*_since(receiver, mark, "/lats"), *fires]
+                if r.path == "/lats" or r.json["kind"] in STATEFUL_EVENT_KINDS]
+    firsts = {r.json["ref"]: r.received_wall for r in requests if r.path == "/a" and r.received_wall >= measured_from}
+    hops = [(r.received_wall - firsts[r.json["ref"]]) * 1000 for r in requests
             if r.path == "/b" and r.json["ref"] in firsts]
     with db.sessions() as session:
-        rows = session.query(ExecLog).filter(ExecLog.rule_name == "bench-script", ExecLog.status == "success").all()
+        rows = session.query(ExecLog).filter(ExecLog.rule_name == "bench-script", ExecLog.status == "success",
+                                             ExecLog.created_at >= datetime.fromtimestamp(measured_from, UTC)).all()
     runner = [row.references["actions"][0]["references"]["duration_ms"] for row in rows]
-    samples = [_latency(r) for r in [*probes, *stateless]]
+    samples = [(sent_at, ms) for sent_at, ms in stateless if sent_at >= measured_from]
     return Steady(offered_eps=rate, achieved_eps=achieved, latencies_ms=[ms for _, ms in samples],
                   latencies_outside_reloads_ms=[ms for sent_at, ms in samples
                                                 if not any(-1 <= sent_at - at <= RELOAD_WINDOW_S for _, at in changes)],
-                  latencies_stateful_ms=[ms for _, ms in map(_latency, stateful)],
+                  latencies_stateful_ms=[ms for sent_at, ms in stateful if sent_at >= measured_from],
                   hops_ms=hops, script_ms=[row.duration_ms for row in rows], script_runner_ms=runner,
                   reloads=[_reload(probes, marker, committed) for marker, committed in changes],
                   fire_actions=sum(r.path == "/fire" for r in requests), probes_sent=probes_sent,
-                  probes_received=len(probes), catch_up_s=catch_up_s)
+                  probes_received=len(probes), catch_up_s=catch_up_s, warmup_s=warmup_s,
+                  warmup_max_ms=max((ms for sent_at, ms in stateless if sent_at < measured_from), default=None))
 
 
 STATELESS_KINDS = ("each", "nested")

@@ -143,7 +143,7 @@ class Bench:
         """What the stages still to come should take (estimates from runs on this machine)."""
         p = self.p
         per_set = 35 * p["per_rule_set"] / FULL["per_rule_set"]
-        estimates = {"steady": p["latency_s"] + 15, "rules_small": 10 + per_set + self.args.fires_settle_s,
+        estimates = {"steady": p["latency_s"] + fig.WARMUP_S + 15, "rules_small": 10 + per_set + self.args.fires_settle_s,
                      "rules_large": 10 + 0.009 * p["sizes"][2] + per_set,
                      "memory": 15 + 50 * p["memory_keys"] / FULL["memory_keys"]}
         return sum(estimates[stage] for stage in self.todo)
@@ -252,7 +252,8 @@ class Bench:
     def figure_5_and_7(self) -> None:
         """Steady load with the middle rule set (installed), plus the latency rules."""
         p, r = self.p, self.results
-        log(f"figures 5 and 7: {fig.EVENT_RATE:,} ev/s for {p['latency_s']:.0f} s, chain, api_script, reloads")
+        log(f"figures 5 and 7: {fig.EVENT_RATE:,} ev/s for {fig.WARMUP_S:.0f} s of warm-up + {p['latency_s']:.0f} s,"
+            " chain, api_script, reloads")
         topic = self.topic("steady")
         profile = self.args.profile / "steady.txt" if self.args.profile else None
         s = fig.steady(self.db, self.receiver, topic, p["latency_s"], profile=profile)
@@ -273,7 +274,7 @@ class Bench:
             api_script_runner_p99_ms=fig.pct(s.script_runner_ms, 99), api_script_samples=len(s.script_ms),
             hot_reload_s=statistics.median(reloads) if reloads else None, hot_reloads=s.reloads,
             steady_fire_actions=s.fire_actions, probes_sent=s.probes_sent, probes_received=s.probes_received,
-            catch_up_s=round(s.catch_up_s, 1),
+            catch_up_s=round(s.catch_up_s, 1), warmup_s=s.warmup_s, warmup_max_ms=s.warmup_max_ms,
         )
         self.runs.append({"figure": "steady", "latency_ms": sorted(s.latencies_ms),
                           "latency_stateful_ms": sorted(s.latencies_stateful_ms), "chain_hop_ms": sorted(s.hops_ms),

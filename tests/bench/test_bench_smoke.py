@@ -23,7 +23,7 @@ REQUIRED = [
     "rules_10000_over_10", "scaleout_ratio", "latency_p50_ms", "latency_p99_ms", "latency_max_ms",
     "chain_hop_p50_ms", "chain_hop_p99_ms", "api_script_p50_ms", "api_script_p99_ms", "peak_rss_mb_1m_keys",
     "hot_reload_s", "limit_single_consumer_eps", "baseline_10_eps", "baseline_1000_eps", "ratio_to_baseline_10",
-    "ratio_to_baseline_1000", "latency_stateful_p50_ms", "latency_stateful_p99_ms",
+    "ratio_to_baseline_1000", "latency_stateful_p50_ms", "latency_stateful_p99_ms", "warmup_max_ms",
 ]
 
 
@@ -54,7 +54,7 @@ def test_every_figure_is_measured_and_reported(stack: None, tmp_path: Path, caps
     assert results["peak_rss_1m_basis"].startswith("EXTRAPOLATED")
     assert {"cpu", "cores", "memory_gib"} <= set(results["machine"])
     assert {"python", "bytewax", "kafka", "postgres"} <= set(results["versions"])
-    assert len(results["targets"]) == 9 and results["date"]
+    assert len(results["targets"]) == 10 and results["date"]
     assert isinstance(results["baseline_10_fires_by_kind"], dict) and "engine_1000_fires_by_kind" in results
     figures = {run["figure"] for run in results["runs"]}
     assert {"limit", "limit_single_consumer", "baseline", "throughput", "rules", "scaleout", "steady", "memory"} <= figures
