@@ -38,6 +38,9 @@ class Count:
     def __init__(self) -> None:
         self.executions = 0
 
+    def warm(self) -> None:
+        """No connections to open."""
+
     def run_batch(self, executions: list[Execution]) -> list[dict[str, Any]]:
         self.executions += len(executions)
         return []

@@ -41,6 +41,9 @@ class CountingPipeline:
     def __init__(self) -> None:
         self.executions: list[Execution] = []
 
+    def warm(self) -> None:
+        """No connections to open."""
+
     def run_batch(self, executions: list[Execution]) -> list[dict]:
         self.executions.extend(executions)
         return []
